@@ -1,0 +1,38 @@
+// Files that appear whole or not at all: write to "<path>.tmp.<pid>", fsync, rename.
+// Directories the same way: build in "<dir>.tmp", rename when complete.
+#pragma once
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace awqx {
+
+// Whole file into memory. Error{io} naming the path if missing/unreadable.
+std::string read_file(const std::string& path);
+bool file_exists(const std::string& path);
+bool dir_exists(const std::string& path);
+
+// Atomically replaces `path` with `contents` (tmp + fsync + rename + fsync of the directory).
+// On any failure (e.g. disk full) the tmp file is removed and Error{io} names `path`.
+void write_file_atomic(const std::string& path, std::string_view contents);
+
+class AtomicFileWriter {  // streaming variant for large outputs
+ public:
+  explicit AtomicFileWriter(std::string path);
+  ~AtomicFileWriter();  // not committed -> tmp removed
+  AtomicFileWriter(const AtomicFileWriter&) = delete;
+  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
+  void write(const void* data, size_t n);  // Error{io} on failure (ENOSPC...)
+  void commit();                           // fsync + rename
+ private:
+  std::string path_, tmp_;
+  int fd_ = -1;
+  bool committed_ = false;
+};
+
+void fsync_dir(const std::string& dir);
+void remove_all(const std::string& path) noexcept;  // rm -rf, ignores errors
+std::string path_join(const std::string& a, const std::string& b);
+std::string basename_of(const std::string& path);
+
+}  // namespace awqx
