@@ -1,0 +1,38 @@
+// awqx command-line entry point: parses the verb and maps awqx::Error to one stderr line and
+// an exit code per error kind (see Error::exit_code).
+#include <cstdio>
+#include <exception>
+#include <new>
+
+#include "awqx/error.hpp"
+#include "awqx/parallel.hpp"
+#include "cli/commands.hpp"
+
+namespace awqx::cli {
+void add_run_flags(CLI::App* cmd, RunFlags& f) {
+  cmd->add_option("--threads", f.threads, "worker threads (default: physical cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--backend", f.backend, "force a kernel by name (see `awqx kernels`)");
+}
+void apply_run_flags(const RunFlags& f) { set_num_threads(f.threads); }
+}  // namespace awqx::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{"awqx: AWQ int4 quantization and fast CPU inference for Llama-family models"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "awqx 0.1.0");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const awqx::Error& e) {
+    std::fprintf(stderr, "awqx: error: %s\n", e.what());
+    return e.exit_code();
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "awqx: error: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "awqx: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
