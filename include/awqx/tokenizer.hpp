@@ -41,9 +41,9 @@ class Tokenizer {
   // Ids -> text; control tokens (BOS/EOS...) decode to nothing; out-of-range ids are skipped.
   virtual std::string decode(const std::vector<int32_t>& ids) const = 0;
   // Bytes of one token for streaming; byte pieces may be partial UTF-8 (use StreamDecoder).
-  // `prev` is the previous token id (-1 at the start): SentencePiece drops the leading space
-  // of the first piece after BOS / at the start, like decode() does.
-  virtual std::string decode_token(int32_t id, int32_t prev = -1) const = 0;
+  // Control tokens give "". at_text_start: this is the first text of the output, so the
+  // SentencePiece dummy-prefix space is dropped, as decode() does at the start.
+  virtual std::string decode_token(int32_t id, bool at_text_start = false) const = 0;
   virtual int32_t vocab_size() const = 0;
   // Piece text as stored in the vocabulary (for inspection / export); "" if out of range.
   virtual std::string id_to_piece(int32_t id) const = 0;
@@ -70,9 +70,12 @@ class Tokenizer {
 
 // Streams text for generate: accumulates token bytes and emits only complete UTF-8 sequences.
 // Invalid sequences are emitted as U+FFFD so output never stalls. Not thread-safe.
+// at_text_start: true when the streamed tokens begin the text (nothing printed before them);
+// false (default) when they continue a printed prompt, so a leading space is kept.
 class StreamDecoder {
  public:
-  explicit StreamDecoder(const Tokenizer& tok) : tok_(tok) {}
+  explicit StreamDecoder(const Tokenizer& tok, bool at_text_start = false)
+      : tok_(tok), at_start_(at_text_start) {}
   // Adds one token; returns the text that became complete (possibly empty).
   std::string push(int32_t id);
   // Returns whatever is left (incomplete bytes as U+FFFD) and resets.
@@ -81,7 +84,7 @@ class StreamDecoder {
  private:
   const Tokenizer& tok_;
   std::string pending_;
-  int32_t prev_ = -1;
+  bool at_start_;
 };
 
 // Writes `tok`'s vocabulary as an HF tokenizer.json into out_dir (atomic) plus a

@@ -132,18 +132,36 @@ class SentencePieceTokenizer final : public Tokenizer {
   }
 
   std::string decode(const std::vector<int32_t>& ids) const override {
-    std::vector<int> v;
-    v.reserve(ids.size());
-    for (int32_t id : ids)
-      if (id >= 0 && id < n_) v.push_back(id);
+    // Runs of ordinary ids go through libsentencepiece; control ids in between are written as
+    // their text (BOS as nothing), so text with literal "</s>" round-trips.
     std::string out;
-    const auto st = sp_.Decode(v, &out);
-    if (!st.ok()) throw Error(ErrorCode::internal, "", "decode", "sentencepiece: " + st.ToString());
+    std::vector<int> run;
+    auto flush = [&] {
+      if (run.empty()) return;
+      std::string part;
+      const auto st = sp_.Decode(run, &part);
+      if (!st.ok()) throw Error(ErrorCode::internal, "", "decode", "sentencepiece: " + st.ToString());
+      // libsentencepiece strips the dummy-prefix space of every run: that mirrors encode(),
+      // which gives every text segment between control pieces its own dummy prefix.
+      out += part;
+      run.clear();
+    };
+    for (int32_t id : ids) {
+      if (id < 0 || id >= n_) continue;
+      if (sp_.IsControl(id)) {
+        flush();
+        if (id != bos_id_) out += sp_.IdToPiece(id);
+        continue;
+      }
+      run.push_back(id);
+    }
+    flush();
     return out;
   }
 
-  std::string decode_token(int32_t id, int32_t prev) const override {
-    if (id < 0 || id >= n_ || sp_.IsControl(id) || sp_.IsUnused(id)) return "";
+  std::string decode_token(int32_t id, bool at_text_start) const override {
+    if (id < 0 || id >= n_ || sp_.IsUnused(id) || id == bos_id_) return "";
+    if (sp_.IsControl(id)) return sp_.IdToPiece(id);
     if (sp_.IsUnknown(id)) return " \xE2\x81\x87 ";  // what libsentencepiece prints for unk
     const std::string& piece = sp_.IdToPiece(id);
     if (sp_.IsByte(id)) {
@@ -160,9 +178,8 @@ class SentencePieceTokenizer final : public Tokenizer {
         out += piece[i];
       }
     }
-    // The decoder drops the dummy-prefix space of the first piece (at the start or after BOS).
-    const bool first = prev < 0 || (prev < n_ && sp_.IsControl(prev));
-    if (first && !out.empty() && out[0] == ' ') out.erase(0, 1);
+    // The decoder drops the dummy-prefix space of the first piece of the text.
+    if (at_text_start && !out.empty() && out[0] == ' ') out.erase(0, 1);
     return out;
   }
 

@@ -135,8 +135,8 @@ void apply_folder_configs(Tokenizer& t, const std::string& dir) {
 }  // namespace
 
 std::unique_ptr<Tokenizer> Tokenizer::load_file(const std::string& path, const std::string& tiktoken_family) {
-  (void)tiktoken_family;
   const std::string data = tok::read_whole_file(path);
+  if (tok::looks_like_tiktoken(data)) return tok::make_tiktoken(data, tiktoken_family, path);
   return tok::make_sentencepiece(data, path);
 }
 
@@ -145,7 +145,12 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& model_dir) {
   if (!fs::is_directory(dir)) throw Error(ErrorCode::io, model_dir, "", "expected a model folder, found none");
   std::unique_ptr<Tokenizer> t;
   if (fs::exists(dir / "tokenizer.model")) {
-    t = load_file((dir / "tokenizer.model").string());
+    // A tiktoken rank file's specials depend on the family: take it from config.json.
+    std::string family;
+    const json cc = read_json_or_null((dir / "config.json").string());
+    if (cc.is_object() && cc.value("model_type", json()).is_string())
+      family = cc["model_type"].get<std::string>().rfind("qwen", 0) == 0 ? "qwen2" : "";
+    t = load_file((dir / "tokenizer.model").string(), family);
   } else {
     throw Error(ErrorCode::io, model_dir, "tokenizer",
                 "expected tokenizer.json, tokenizer.model or tokenizer.bin, found none");

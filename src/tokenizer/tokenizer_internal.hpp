@@ -27,6 +27,8 @@ int parse_byte_piece(std::string_view piece);
 
 // SentencePiece model through libsentencepiece. `path` for error messages.
 std::unique_ptr<Tokenizer> make_sentencepiece(const std::string& serialized, const std::string& path);
+// tiktoken rank file; family "llama3" / "qwen2" / "" (guess from the token count).
+std::unique_ptr<Tokenizer> make_tiktoken(std::string_view data, std::string family, const std::string& path);
 // True if the bytes look like a tiktoken rank file (base64 + space + integer lines).
 bool looks_like_tiktoken(std::string_view data);
 

@@ -110,8 +110,9 @@ size_t expected_len(unsigned char c) {
 }  // namespace
 
 std::string StreamDecoder::push(int32_t id) {
-  pending_ += tok_.decode_token(id, prev_);
-  prev_ = id;
+  const std::string piece = tok_.decode_token(id, at_start_);
+  if (!piece.empty()) at_start_ = false;
+  pending_ += piece;
   std::string out;
   size_t i = 0;
   while (i < pending_.size()) {
@@ -139,7 +140,6 @@ std::string StreamDecoder::push(int32_t id) {
 std::string StreamDecoder::flush() {
   std::string out = tok::sanitize_utf8(pending_);
   pending_.clear();
-  prev_ = -1;
   return out;
 }
 

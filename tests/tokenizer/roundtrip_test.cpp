@@ -45,3 +45,20 @@ TEST(TokenizerRoundTrip, TinyLlamaSentencePiece) {
   const auto tok = Tokenizer::load(shared_path("models/tiny-llama-7m"));
   check_round_trip(*tok, "tiny-llama-7m");
 }
+
+TEST(TokenizerRoundTrip, Llama3Tiktoken) {
+  const auto tok = Tokenizer::load_file(shared_path("models/tokenizers/llama3/tokenizer.model"));
+  check_round_trip(*tok, "llama3");
+}
+
+TEST(TokenizerRoundTrip, Qwen2Tiktoken) {
+  const auto tok = Tokenizer::load_file(shared_path("models/tokenizers/qwen2/qwen.tiktoken"));
+  check_round_trip(*tok, "qwen2");
+}
+
+// Byte-level BPE keeps arbitrary bytes, so even invalid UTF-8 round-trips exactly.
+TEST(TokenizerRoundTrip, ByteLevelInvalidUtf8IsExact) {
+  const auto tok = Tokenizer::load_file(shared_path("models/tokenizers/llama3/tokenizer.model"));
+  const std::string bad = std::string("ab \xff\xfe cd \xc3(\x80 \xe2\x82 end\xf0", 22);
+  EXPECT_EQ(tok->decode(tok->encode(bad, false)), bad);
+}

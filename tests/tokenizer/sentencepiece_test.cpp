@@ -56,7 +56,7 @@ TEST(SentencePiece, StreamingEqualsDecode) {
   const auto tok = Tokenizer::load(shared_path("models/tiny-llama-7m"));
   const std::string text = "Grüße, 世界! Ünïcödé 🙂 and plain words.";
   const auto ids = tok->encode(text, true);
-  StreamDecoder sd(*tok);
+  StreamDecoder sd(*tok, /*at_text_start=*/true);
   std::string streamed;
   for (int32_t id : ids) {
     const std::string piece = sd.push(id);
