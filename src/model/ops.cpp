@@ -1,0 +1,180 @@
+#include "model/ops.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include <dnnl.hpp>
+
+#include "awqx/error.hpp"
+#include "awqx/parallel.hpp"
+
+namespace awqx::ops {
+
+namespace {
+inline float rms_inv(const float* x, int64_t d, float eps) {
+  double ss = 0.0;  // double: the sum of squares of thousands of values loses bits in fp32
+  for (int64_t i = 0; i < d; ++i) ss += static_cast<double>(x[i]) * x[i];
+  return static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(d) + eps));
+}
+}  // namespace
+
+void rmsnorm(const float* x, const float* w, float* y, int64_t m, int64_t d, float eps) {
+  parallel_for(0, m, 4, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const float* xr = x + r * d;
+      float* yr = y + r * d;
+      const float inv = rms_inv(xr, d, eps);
+      for (int64_t i = 0; i < d; ++i) yr[i] = xr[i] * inv * w[i];
+    }
+  });
+}
+
+void add_rmsnorm(float* residual, const float* delta, const float* w, float* y, int64_t m, int64_t d, float eps) {
+  parallel_for(0, m, 4, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      float* xr = residual + r * d;
+      const float* dr = delta + r * d;
+      for (int64_t i = 0; i < d; ++i) xr[i] += dr[i];
+      const float inv = rms_inv(xr, d, eps);
+      float* yr = y + r * d;
+      for (int64_t i = 0; i < d; ++i) yr[i] = xr[i] * inv * w[i];
+    }
+  });
+}
+
+RopeTable::RopeTable(int head_dim, float theta, const RopeScaling& scaling, int64_t max_pos) : head_dim_(head_dim) {
+  AWQX_CHECK(head_dim > 0 && head_dim % 2 == 0);
+  const int half = head_dim / 2;
+  inv_freq_.resize(half);
+  for (int i = 0; i < half; ++i)
+    inv_freq_[i] = static_cast<float>(1.0 / std::pow(static_cast<double>(theta), (2.0 * i) / head_dim));
+  if (scaling.type == "llama3") {
+    // Llama-3.1 frequency-dependent scaling (transformers _compute_llama3_parameters).
+    const double low_wavelen = scaling.original_max_position_embeddings / scaling.low_freq_factor;
+    const double high_wavelen = scaling.original_max_position_embeddings / scaling.high_freq_factor;
+    for (float& f : inv_freq_) {
+      const double wavelen = 2.0 * M_PI / f;
+      if (wavelen > low_wavelen) {
+        f = static_cast<float>(f / scaling.factor);
+      } else if (wavelen >= high_wavelen) {
+        const double smooth = (scaling.original_max_position_embeddings / wavelen - scaling.low_freq_factor) /
+                              (scaling.high_freq_factor - scaling.low_freq_factor);
+        f = static_cast<float>((1.0 - smooth) * f / scaling.factor + smooth * f);
+      }
+    }
+  } else if (scaling.type == "linear" && scaling.factor > 0) {
+    for (float& f : inv_freq_) f /= scaling.factor;
+  }
+  ensure(max_pos);
+}
+
+void RopeTable::ensure(int64_t max_pos) {
+  if (max_pos <= max_pos_) return;
+  const int half = head_dim_ / 2;
+  cos_.resize(static_cast<size_t>(max_pos * half));
+  sin_.resize(static_cast<size_t>(max_pos * half));
+  for (int64_t p = max_pos_; p < max_pos; ++p)
+    for (int i = 0; i < half; ++i) {
+      // fp32 product as HF computes it (position * inv_freq in float32), then cos/sin.
+      const float a = static_cast<float>(p) * inv_freq_[i];
+      cos_[p * half + i] = std::cos(a);
+      sin_[p * half + i] = std::sin(a);
+    }
+  max_pos_ = max_pos;
+}
+
+void rope_inplace(float* x, int64_t m, int64_t row_stride, int n_heads, int64_t pos0, const RopeTable& rope) {
+  AWQX_CHECK(pos0 + m <= rope.size());
+  const int hd = rope.head_dim(), half = hd / 2;
+  parallel_for(0, m * n_heads, 16, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      const int64_t r = t / n_heads;
+      float* h = x + r * row_stride + (t % n_heads) * hd;
+      const float* c = rope.cos(pos0 + r);
+      const float* s = rope.sin(pos0 + r);
+      for (int i = 0; i < half; ++i) {
+        const float x1 = h[i], x2 = h[i + half];
+        h[i] = x1 * c[i] - x2 * s[i];
+        h[i + half] = x2 * c[i] + x1 * s[i];
+      }
+    }
+  });
+}
+
+void attention(const float* q, int64_t m, int64_t q_stride, const float* k_cache, const float* v_cache,
+               int64_t kv_stride, int64_t n_past, int n_heads, int n_kv_heads, int head_dim, float* out,
+               int64_t out_stride) {
+  const int group = n_heads / n_kv_heads;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  const int64_t total = n_past + m;
+  parallel_for(0, m * n_heads, 1, [&](int64_t b, int64_t e) {
+    // Per-thread score buffer, reused across calls: no allocation per token once warm.
+    thread_local std::vector<float> scores;
+    if (static_cast<int64_t>(scores.size()) < total) scores.resize(static_cast<size_t>(total));
+    for (int64_t t = b; t < e; ++t) {
+      const int64_t i = t / n_heads;
+      const int h = static_cast<int>(t % n_heads);
+      const int kvh = h / group;
+      const float* qh = q + i * q_stride + static_cast<int64_t>(h) * head_dim;
+      const int64_t n_keys = n_past + i + 1;
+      float mx = -INFINITY;
+      for (int64_t p = 0; p < n_keys; ++p) {
+        const float* kp = k_cache + p * kv_stride + static_cast<int64_t>(kvh) * head_dim;
+        float dot = 0.f;
+        for (int d = 0; d < head_dim; ++d) dot += qh[d] * kp[d];
+        scores[p] = dot * scale;
+        mx = std::max(mx, scores[p]);
+      }
+      float sum = 0.f;
+      for (int64_t p = 0; p < n_keys; ++p) {
+        scores[p] = std::exp(scores[p] - mx);
+        sum += scores[p];
+      }
+      const float inv = 1.0f / sum;
+      float* oh = out + i * out_stride + static_cast<int64_t>(h) * head_dim;
+      std::fill(oh, oh + head_dim, 0.f);
+      for (int64_t p = 0; p < n_keys; ++p) {
+        const float* vp = v_cache + p * kv_stride + static_cast<int64_t>(kvh) * head_dim;
+        const float wgt = scores[p] * inv;
+        for (int d = 0; d < head_dim; ++d) oh[d] += wgt * vp[d];
+      }
+    }
+  });
+}
+
+void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
+  parallel_for(0, n, 4096, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const float g = gate[i];
+      out[i] = g / (1.0f + std::exp(-g)) * up[i];
+    }
+  });
+}
+
+void silu_mul_fused(const float* gu, int64_t m, int64_t inter, float* out) {
+  parallel_for(0, m, 1, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const float* g = gu + r * 2 * inter;
+      const float* u = g + inter;
+      float* o = out + r * inter;
+      for (int64_t i = 0; i < inter; ++i) o[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+    }
+  });
+}
+
+void matmul_f32(const float* x, const float* w, float* y, int64_t m, int64_t n, int64_t k) {
+  if (m == 0 || n == 0) return;
+  // Row-major y = x·wᵀ: oneDNN's sgemm takes row-major operands with transposition flags.
+  const dnnl_status_t st = dnnl_sgemm('N', 'T', m, n, k, 1.0f, x, k, w, k, 0.0f, y, n);
+  if (st != dnnl_success) throw Error(ErrorCode::internal, "", "dnnl_sgemm", "oneDNN sgemm failed");
+}
+
+double log_prob(const float* logits, int64_t vocab, int64_t target) {
+  float mx = -INFINITY;
+  for (int64_t i = 0; i < vocab; ++i) mx = std::max(mx, logits[i]);
+  double sum = 0.0;
+  for (int64_t i = 0; i < vocab; ++i) sum += std::exp(static_cast<double>(logits[i]) - mx);
+  return static_cast<double>(logits[target]) - mx - std::log(sum);
+}
+
+}  // namespace awqx::ops

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Builds every libFuzzer target (tests/fuzz/*_fuzz.cpp) with clang 14 + ASan/UBSan and runs each
+# for SECONDS (default 30), seeded from tests/fuzz/corpus/<target>/. Fails on any crash, leak or
+# timeout. New inputs go to build-fuzz/corpus/<target>/ (the seed corpus is never modified).
+#   tools/fuzz.sh [seconds] [target...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_PER=${1:-30}
+shift || true
+JOBS=${JOBS:-2}
+CC=${CC_FUZZ:-clang-14}
+CXX=${CXX_FUZZ:-clang++-14}
+command -v "$CXX" >/dev/null || { CC=clang; CXX=clang++; }
+cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAWQX_FUZZ=ON -DCMAKE_C_COMPILER="$CC" \
+  -DCMAKE_CXX_COMPILER="$CXX" >/dev/null
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+  for f in tests/fuzz/*_fuzz.cpp; do [ -e "$f" ] && targets+=("$(basename "$f" .cpp)"); done
+fi
+[ ${#targets[@]} -gt 0 ] || { echo "no fuzz targets"; exit 0; }
+cmake --build build-fuzz -j"$JOBS" --target "${targets[@]}"
+fail=0
+for t in "${targets[@]}"; do
+  seeds="tests/fuzz/corpus/${t%_fuzz}"
+  work="build-fuzz/corpus/${t%_fuzz}"
+  mkdir -p "$work"
+  args=("$work")
+  [ -d "$seeds" ] && args+=("$seeds")
+  dict="tests/fuzz/${t%_fuzz}.dict"
+  [ -f "$dict" ] && args+=("-dict=$dict")
+  log="build-fuzz/$t.log"
+  if ASAN_OPTIONS=detect_leaks=1 "build-fuzz/$t" -max_total_time="$SECONDS_PER" -timeout=10 -rss_limit_mb=2048 \
+       -max_len=65536 -print_final_stats=1 -artifact_prefix="build-fuzz/$t-" "${args[@]}" >"$log" 2>&1; then
+    execs=$(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
+    echo "fuzz $t: ok, $execs executions in ${SECONDS_PER}s"
+  else
+    echo "fuzz $t: FAILED (see $log)"; tail -40 "$log"; fail=1
+  fi
+done
+exit $fail
