@@ -1,0 +1,64 @@
+// AWQ / RTN quantization of a Hugging Face Llama-family folder (Llama, Mistral, Qwen2) into an
+// AutoAWQ-compatible int4 folder, on CPU, one decoder layer in memory at a time.
+// Every CLI flag of `awqx quantize` is a field here (same words, AutoAWQ's names).
+#pragma once
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace awqx {
+
+struct QuantizeOptions {
+  std::string method = "awq";          // "awq" | "rtn" (round-to-nearest, same grouping)
+  int w_bit = 4;                       // only 4 is supported
+  int q_group_size = 128;              // 32/64/128/256/..., -1 = whole in_features; must divide every K
+  bool zero_point = true;
+  std::string version = "gemm";        // "gemm" | "gemv" (AutoAWQ on-disk layout)
+  bool duo_scaling = true;
+  bool apply_clip = true;
+  int n_grid = 20;
+  std::vector<std::string> modules_to_not_convert;  // substrings or globs of linear names
+  std::vector<std::string> calib_files;             // .txt / .jsonl / .jsonl.zst / "pileval"
+  std::vector<std::string> calib_texts;
+  std::string calib_dir;               // where "pileval" is looked up (else $AWQX_CALIB_DIR)
+  bool chat = false;                   // wrap each sample in the model's chat template
+  int max_calib_samples = 128;
+  int max_calib_seq_len = 512;
+  size_t shard_size = 5000000000;      // bytes per output shard
+  bool resume = true;                  // continue from <out>.tmp when its options hash matches
+  bool overwrite = false;              // replace an existing <out>
+  bool low_cpu_mem = true;             // layer streaming (always on; kept for AutoAWQ parity)
+  std::string backend;                 // unused by the search (fp32 sgemm); recorded for parity
+};
+
+struct QuantizeProgress {
+  int layer = 0, n_layers = 0;         // layer just finished (1-based)
+  double elapsed_s = 0, eta_s = 0;
+  double loss = -1;                    // mean best scale-search loss of the layer (-1 for rtn)
+  bool resumed = false;                // layer taken from the resume files
+};
+
+struct QuantizeReport {
+  int n_layers = 0, resumed_layers = 0;
+  int64_t calib_tokens = 0, calib_blocks = 0;
+  std::vector<double> layer_seconds;   // search+quantize time per layer (0 for resumed)
+  std::vector<double> layer_loss;      // mean best scale-search loss per layer
+  double total_seconds = 0;
+  size_t peak_rss_bytes = 0;           // getrusage ru_maxrss at the end
+  std::vector<std::string> files;      // output files (relative to out_dir)
+};
+
+using QuantizeProgressFn = std::function<void(const QuantizeProgress&)>;
+
+// Quantizes model_dir into out_dir (built in "<out_dir>.tmp", renamed when complete).
+// Throws Error{invalid_argument} (bad options, group size not dividing K, out_dir exists without
+// overwrite), Error{io} (unreadable input, unwritable output), Error{format|shape|dtype} (bad
+// model files), Error{unsupported_model}. All checks run before any search work.
+QuantizeReport quantize_model(const std::string& model_dir, const std::string& out_dir, const QuantizeOptions& opt,
+                              const QuantizeProgressFn& progress = {});
+
+// Peak resident set size of this process so far, bytes.
+size_t peak_rss_bytes();
+
+}  // namespace awqx

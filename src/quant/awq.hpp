@@ -1,0 +1,93 @@
+// AWQ internals (see ../shared/docs/awq-reference.md §1-§3): the pseudo-quantizer, one decoder
+// layer in fp32 (forward with recorded linear inputs), the activation-aware scale search, its
+// application, and the weight-clipping search. All fp32, row-major, W as [out][in].
+// Deterministic: every reduction is split in fixed chunks and summed in a fixed order.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "awqx/linear.hpp"
+#include "model/ops.hpp"
+
+namespace awqx::quant {
+
+struct QParams {
+  int w_bit = 4;
+  int64_t group_size = 128;  // resolved (never -1)
+  bool zero_point = true;
+};
+
+// Quantize-dequantize `g` values in place (§1, round half to even, scale rounded to fp16).
+// Optionally returns the unsigned nibbles (symmetric: q + 8), the scale and the zero.
+void quant_group(float* w, int64_t g, const QParams& p, uint8_t* q_out, float* scale_out, uint8_t* zero_out);
+// Whole matrix [n][k] in place; if q != nullptr it receives the int4 form (Q4Weights n, k, group).
+void pseudo_quantize(float* w, int64_t n, int64_t k, const QParams& p, Q4Weights* q = nullptr);
+
+enum Lin { kQ = 0, kK, kV, kO, kGate, kUp, kDown, kNumLin };
+extern const char* const kLinNames[kNumLin];  // "self_attn.q_proj", ...
+
+struct LayerShape {
+  int64_t hidden = 0, inter = 0;
+  int n_heads = 0, n_kv = 0, head_dim = 0;
+  float eps = 1e-6f;
+  int64_t out_features(int l) const;
+  int64_t in_features(int l) const;
+};
+
+struct LayerWeights {
+  std::vector<float> ln1, ln2;
+  std::vector<float> w[kNumLin];
+  std::vector<float> b[kNumLin];  // empty when the linear has no bias (q/k/v of Qwen2 have one)
+};
+
+// Inputs of each linear group, recorded by layer_forward (each [T][in]).
+struct LayerInputs {
+  std::vector<float> attn_in;  // normed hidden states: input of q/k/v
+  std::vector<float> o_in;     // attention output: input of o_proj
+  std::vector<float> mlp_in;   // normed hidden states: input of gate/up
+  std::vector<float> down_in;  // silu(gate) * up: input of down_proj
+};
+
+// x, out: [n_blocks*seqlen][hidden]; each block is an independent causal sequence from position 0.
+void layer_forward(const LayerWeights& lw, const LayerShape& s, const ops::RopeTable& rope, const float* x,
+                   int64_t n_blocks, int64_t seqlen, float* out, LayerInputs* rec);
+
+// Which linears are scaled / clipped / quantized (false = kept in FP: modules_to_not_convert).
+struct AwqParams {
+  QParams q;
+  int n_grid = 20;
+  bool duo_scaling = true;
+  bool apply_clip = true;
+  bool quantize[kNumLin] = {true, true, true, true, true, true, true};
+};
+
+struct AwqLayerReport {
+  double loss[4] = {0, 0, 0, 0};   // best scale-search loss per group (qkv, o, gate/up, down); -1 skipped
+  int best_ratio[4] = {-1, -1, -1, -1};
+};
+
+// Scale search for all groups on the original weights, then apply (fold into norms / previous
+// linears, divide recorded inputs), then clip search. Weights modified in place; rec too.
+void awq_scale_and_clip(LayerWeights& lw, const LayerShape& s, const ops::RopeTable& rope, LayerInputs& rec,
+                        int64_t n_blocks, int64_t seqlen, const AwqParams& p, AwqLayerReport* report);
+
+// Clip search (§2) for one weight [n][k] with input x [t][k]: clamps w in place.
+void clip_weight(float* w, int64_t n, int64_t k, const float* x, int64_t t, const QParams& p);
+
+// Sum of squared differences / count, deterministic.
+double mse(const float* a, const float* b, int64_t n);
+
+}  // namespace awqx::quant
+
+namespace awqx::quant {
+// Pieces of layer_forward used as "modules to inspect" by the scale search.
+// Self-attention incl. o_proj on normed input xn [T][hidden] -> out [T][hidden]; o_in (optional)
+// receives the attention output [T][n_heads*head_dim].
+void attn_block(const float* xn, const float* wq, const float* bq, const float* wk, const float* bk, const float* wv,
+                const float* bv, const float* wo, const LayerShape& s, const ops::RopeTable& rope, int64_t n_blocks,
+                int64_t seqlen, float* out, std::vector<float>* o_in);
+// MLP on normed input hn [T][hidden] -> out [T][hidden]; act (optional) receives silu(gate)*up.
+void mlp_block(const float* hn, const float* wg, const float* wu, const float* wd, const LayerShape& s, int64_t t,
+               float* out, std::vector<float>* act);
+}  // namespace awqx::quant
