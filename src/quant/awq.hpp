@@ -14,8 +14,9 @@ namespace awqx::quant {
 
 struct QParams {
   int w_bit = 4;
-  int64_t group_size = 128;  // resolved (never -1)
+  int64_t group_size = 128;  // <= 0: one group per row (whole in_features, AutoAWQ's -1)
   bool zero_point = true;
+  int64_t group(int64_t k) const { return group_size > 0 ? group_size : k; }
 };
 
 // Quantize-dequantize `g` values in place (§1, round half to even, scale rounded to fp16).

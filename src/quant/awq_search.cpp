@@ -70,7 +70,7 @@ std::vector<float> search_scale(const LayerWeights& lw, const Group& gr, int64_t
   std::vector<const std::vector<float>*> ws;
   for (int l : gr.fcs) ws.push_back(&lw.w[l]);
   const std::vector<float> x_mean = abs_mean_cols(gr.x->data(), t, k);
-  const std::vector<float> w_mean = weight_mean(ws, k, p.q.group_size);
+  const std::vector<float> w_mean = weight_mean(ws, k, p.q.group(k));
   std::vector<const float*> orig;
   for (auto* w : ws) orig.push_back(w->data());
   std::vector<float> y_ref(static_cast<size_t>(gr.out_elems)), y(static_cast<size_t>(gr.out_elems));
@@ -203,7 +203,7 @@ void awq_scale_and_clip(LayerWeights& lw, const LayerShape& s, const ops::RopeTa
 void clip_weight(float* w, int64_t n, int64_t k, const float* x, int64_t t, const QParams& p) {
   constexpr int kSteps = 10;  // int(max_shrink 0.5 * n_grid 20)
   constexpr int64_t kSampleTokens = 512, kRowBatch = 64;
-  const int64_t g = p.group_size, ng = k / g;
+  const int64_t g = p.group(k), ng = k / g;
   const int64_t step = std::max<int64_t>(1, t / kSampleTokens), ts = (t + step - 1) / step;
   std::vector<float> xg(static_cast<size_t>(ts * g)), d(static_cast<size_t>(kRowBatch * kSteps * g)),
       y(static_cast<size_t>(ts * kRowBatch * kSteps));

@@ -48,7 +48,7 @@ void quant_group(float* w, int64_t g, const QParams& p, uint8_t* q_out, float* s
 }
 
 void pseudo_quantize(float* w, int64_t n, int64_t k, const QParams& p, Q4Weights* q) {
-  const int64_t g = p.group_size, ng = k / g;
+  const int64_t g = p.group(k), ng = k / g;
   if (q) *q = Q4Weights::empty(n, k, static_cast<int>(g), p.zero_point);
   parallel_for(0, n, 16, [&](int64_t r0, int64_t r1) {
     std::vector<uint8_t> nib(static_cast<size_t>(g));

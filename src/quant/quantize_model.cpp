@@ -1,0 +1,365 @@
+// quantize_model: validation, calibration, layer streaming with per-layer resume files, and the
+// final AutoAWQ folder (built in <out>.tmp, renamed when complete).
+//
+// Resume design: <out>.tmp/.awqx-resume/state.json holds a hash of everything that determines
+// the output (options, model config and tensor list, calibration tokens); layer-<i>.safetensors
+// holds layer i's final tensors, written atomically. The final shards are always assembled from
+// those files, so an interrupted-then-resumed run writes the same bytes as an uninterrupted one.
+// A finished layer still needs its FP forward (the next layer's input is the FP output of the
+// original layer), which is cheap next to the search.
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fnmatch.h>
+#include <set>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "awqx/awq_format.hpp"
+#include "awqx/config.hpp"
+#include "awqx/error.hpp"
+#include "awqx/fileutil.hpp"
+#include "awqx/quantize.hpp"
+#include "awqx/safetensors.hpp"
+#include "awqx/tokenizer.hpp"
+#include "quant/awq.hpp"
+#include "quant/calib_data.hpp"
+
+namespace awqx {
+
+size_t peak_rss_bytes() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<size_t>(ru.ru_maxrss) * 1024;
+}
+
+namespace {
+namespace fs = std::filesystem;
+using quant::kNumLin;
+
+bool excluded(const std::string& name, const std::vector<std::string>& pats) {
+  for (const auto& p : pats) {
+    if (p.empty()) continue;
+    if (p.find_first_of("*?[") != std::string::npos ? fnmatch(p.c_str(), name.c_str(), 0) == 0
+                                                      : name.find(p) != std::string::npos)
+      return true;
+  }
+  return false;
+}
+
+uint64_t fnv1a(const void* data, size_t n, uint64_t h = 1469598103934665603ull) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
+void validate_options(const QuantizeOptions& o) {
+  auto bad = [](const char* flag, const std::string& exp, const std::string& found) {
+    throw Error::mismatch(ErrorCode::invalid_argument, "", flag, exp, found);
+  };
+  if (o.method != "awq" && o.method != "rtn") bad("--method", "awq or rtn", o.method);
+  if (o.w_bit != 4) bad("--w-bit", "4", std::to_string(o.w_bit));
+  if (o.q_group_size != -1 && o.q_group_size < 2) bad("--group-size", "-1 or a positive even size", std::to_string(o.q_group_size));
+  if (o.version != "gemm" && o.version != "gemv") bad("--version", "gemm or gemv", o.version);
+  if (o.n_grid < 1 || o.n_grid > 1000) bad("--n-grid", "1..1000", std::to_string(o.n_grid));
+  if (o.max_calib_samples < 1) bad("--max-calib-samples", ">= 1", std::to_string(o.max_calib_samples));
+  if (o.max_calib_seq_len < 2 || o.max_calib_seq_len > (1 << 20))
+    bad("--max-calib-seq-len", "2..1048576", std::to_string(o.max_calib_seq_len));
+  if (o.shard_size < 1024) bad("--shard-size", ">= 1KB", std::to_string(o.shard_size));
+}
+
+struct LayerNames {
+  std::string prefix;  // "model.layers.<i>."
+  std::string lin(int l) const { return prefix + quant::kLinNames[l]; }
+};
+
+TensorView f16_copy(const TensorView& t, const std::string& name) {
+  if (t.dtype != DType::F32 && t.dtype != DType::BF16 && t.dtype != DType::F16) {
+    TensorView c = t;
+    c.name = name;
+    return c;
+  }
+  return make_f16_tensor(name, t.shape, to_f32(t));
+}
+
+// Builds the final tensors of one layer (quantized linears packed, the rest fp16).
+std::vector<TensorView> layer_tensors(quant::LayerWeights& lw, const quant::LayerShape& s, const LayerNames& nm,
+                                      const bool quantize[kNumLin], const quant::QParams& qp, const std::string& version) {
+  std::vector<TensorView> out;
+  out.push_back(make_f16_tensor(nm.prefix + "input_layernorm.weight", {s.hidden}, lw.ln1));
+  for (int l = 0; l < kNumLin; ++l) {
+    if (l == quant::kGate) out.push_back(make_f16_tensor(nm.prefix + "post_attention_layernorm.weight", {s.hidden}, lw.ln2));
+    const int64_t n = s.out_features(l), k = s.in_features(l);
+    if (!quantize[l]) {
+      out.push_back(make_f16_tensor(nm.lin(l) + ".weight", {n, k}, lw.w[l]));
+      if (!lw.b[l].empty()) out.push_back(make_f16_tensor(nm.lin(l) + ".bias", {n}, lw.b[l]));
+      continue;
+    }
+    Q4Weights q;
+    quant::pseudo_quantize(lw.w[l].data(), n, k, qp, &q);
+    q.bias = lw.b[l];
+    AwqGemmTensors t = version == "gemv" ? awq_pack_gemv(q, nm.lin(l)) : awq_pack_gemm(q, nm.lin(l));
+    out.push_back(t.qweight);
+    out.push_back(t.qzeros);
+    out.push_back(t.scales);
+    if (t.bias) out.push_back(*t.bias);
+  }
+  return out;
+}
+
+}  // namespace
+
+QuantizeReport quantize_model(const std::string& model_dir, const std::string& out_dir, const QuantizeOptions& opt,
+                              const QuantizeProgressFn& progress) {
+  const auto t0 = std::chrono::steady_clock::now();
+  validate_options(opt);
+  if (out_dir.empty()) throw Error::mismatch(ErrorCode::invalid_argument, "", "--out", "an output directory", "empty");
+  const std::string out = fs::path(out_dir).lexically_normal().string();
+  const std::string tmp = out + ".tmp", rdir = path_join(tmp, ".awqx-resume");
+  if (fs::exists(out) && !opt.overwrite)
+    throw Error::mismatch(ErrorCode::invalid_argument, out, "--out", "a path that does not exist (or --overwrite)",
+                          "an existing path");
+
+  const ModelConfig cfg = ModelConfig::load(model_dir);
+  if (cfg.model_type != "llama" && cfg.model_type != "mistral" && cfg.model_type != "qwen2")
+    throw Error::mismatch(ErrorCode::unsupported_model, path_join(model_dir, "config.json"), "model_type",
+                          "llama, mistral or qwen2", cfg.model_type);
+  if (cfg.quant.present)
+    throw Error::mismatch(ErrorCode::invalid_argument, path_join(model_dir, "config.json"), "quantization_config",
+                          "an FP model", "an already quantized one");
+  const TensorStore store = TensorStore::open_dir(model_dir);
+  quant::LayerShape shape;
+  shape.hidden = cfg.hidden_size;
+  shape.inter = cfg.intermediate_size;
+  shape.n_heads = cfg.num_attention_heads;
+  shape.n_kv = cfg.num_key_value_heads;
+  shape.head_dim = cfg.head_dim;
+  shape.eps = cfg.rms_norm_eps;
+  const int n_layers = cfg.num_hidden_layers;
+
+  // Which linears are quantized, and every shape check, before any work.
+  quant::QParams qp;
+  qp.w_bit = opt.w_bit;
+  qp.zero_point = opt.zero_point;
+  std::vector<std::array<bool, kNumLin>> quantize(static_cast<size_t>(n_layers));
+  for (int i = 0; i < n_layers; ++i) {
+    const LayerNames nm{fmt::format("model.layers.{}.", i)};
+    for (int l = 0; l < kNumLin; ++l) {
+      const TensorView w = store.get(nm.lin(l) + ".weight");
+      const int64_t n = shape.out_features(l), k = shape.in_features(l);
+      w.expect_shape({n, k});
+      w.expect_dtype({DType::F32, DType::F16, DType::BF16});
+      bool& q = quantize[static_cast<size_t>(i)][static_cast<size_t>(l)];
+      q = !excluded(nm.lin(l), opt.modules_to_not_convert);
+      if (!q) continue;
+      const int64_t g = opt.q_group_size == -1 ? k : opt.q_group_size;
+      if (k % g != 0)
+        throw Error::mismatch(ErrorCode::invalid_argument, w.file, "--group-size",
+                              fmt::format("a group size dividing in_features of {} ({})", w.name, k),
+                              std::to_string(opt.q_group_size));
+      if (n % 8 != 0 || (opt.version == "gemv" && k % 8 != 0))
+        throw Error::mismatch(ErrorCode::shape, w.file, w.name, "out_features (and for gemv in_features) divisible by 8",
+                              shape_str(w.shape));
+    }
+  }
+  qp.group_size = opt.q_group_size == -1 ? 0 : opt.q_group_size;
+
+  // Calibration (AWQ only) and the options hash.
+  const bool awq = opt.method == "awq";
+  std::vector<int32_t> calib;
+  const int64_t seqlen = opt.max_calib_seq_len;
+  if (awq) {
+    auto tok = Tokenizer::load(model_dir);
+    const auto samples = quant::gather_calib_samples(opt);
+    calib = quant::make_calib_tokens(samples, *tok, opt.max_calib_samples, opt.max_calib_seq_len,
+                                     opt.chat ? detect_chat_family(model_dir) : "");
+    for (int32_t id : calib)
+      if (id < 0 || id >= cfg.vocab_size)
+        throw Error::mismatch(ErrorCode::format, model_dir, "tokenizer", fmt::format("ids < vocab_size {}", cfg.vocab_size),
+                              std::to_string(id));
+  }
+  nlohmann::json hj = {{"method", opt.method}, {"w_bit", opt.w_bit}, {"group", opt.q_group_size},
+                       {"zp", opt.zero_point}, {"version", opt.version}, {"duo", opt.duo_scaling},
+                       {"clip", opt.apply_clip}, {"n_grid", opt.n_grid}, {"mtnc", opt.modules_to_not_convert},
+                       {"seqlen", seqlen}, {"config", cfg.raw}, {"tensors", store.names()},
+                       {"bytes", store.total_bytes()}, {"format", 1}};
+  const std::string hs = hj.dump();
+  const uint64_t hash = fnv1a(calib.data(), calib.size() * sizeof(int32_t), fnv1a(hs.data(), hs.size()));
+  const std::string hash_hex = fmt::format("{:016x}", hash);
+
+  // Temp dir: continue when the state matches, else start clean.
+  const std::string state_path = path_join(rdir, "state.json");
+  bool keep = false;
+  if (opt.resume && file_exists(state_path)) {
+    auto st = nlohmann::json::parse(read_file(state_path), nullptr, false);
+    keep = !st.is_discarded() && st.value("options_hash", "") == hash_hex;
+  }
+  if (!keep) remove_all(tmp);
+  std::error_code ec;
+  fs::create_directories(rdir, ec);
+  if (ec) throw Error::mismatch(ErrorCode::io, tmp, "--out", "a writable location", ec.message());
+  if (!keep) write_file_atomic(state_path, nlohmann::json{{"options_hash", hash_hex}, {"n_layers", n_layers}}.dump(2) + "\n");
+
+  QuantizeReport rep;
+  rep.n_layers = n_layers;
+  rep.calib_tokens = static_cast<int64_t>(calib.size());
+  const int64_t n_blocks = awq ? static_cast<int64_t>(calib.size()) / seqlen : 0, t = n_blocks * seqlen, h = shape.hidden;
+  rep.calib_blocks = n_blocks;
+
+  // Layer-0 input: embedding rows of the calibration tokens.
+  std::vector<float> x, y;
+  ops::RopeTable rope;
+  if (awq) {
+    const TensorView emb = store.get("model.embed_tokens.weight");
+    emb.expect_shape({cfg.vocab_size, h});
+    x.resize(static_cast<size_t>(t * h));
+    y.resize(x.size());
+    for (int64_t r = 0; r < t; ++r) {
+      TensorView row = emb;
+      row.shape = {h};
+      row.nbytes = static_cast<size_t>(h) * dtype_size(emb.dtype);
+      row.data = static_cast<const uint8_t*>(emb.data) + static_cast<size_t>(calib[static_cast<size_t>(r)]) * row.nbytes;
+      to_f32(row, x.data() + r * h);
+    }
+    rope = ops::RopeTable(shape.head_dim, cfg.rope_theta, cfg.rope_scaling, seqlen);
+  }
+
+  auto layer_file = [&](int i) { return path_join(rdir, fmt::format("layer-{}.safetensors", i)); };
+  auto layer_done = [&](int i) {
+    if (!file_exists(layer_file(i))) return false;
+    try {
+      SafetensorsFile::open(layer_file(i));
+      return true;
+    } catch (const Error&) {
+      return false;
+    }
+  };
+  int last_todo = -1;
+  for (int i = 0; i < n_layers; ++i)
+    if (!layer_done(i)) last_todo = i;
+
+  std::set<std::string> consumed;
+  for (int i = 0; i < n_layers; ++i) {
+    const auto lt0 = std::chrono::steady_clock::now();
+    const LayerNames nm{fmt::format("model.layers.{}.", i)};
+    for (int l = 0; l < kNumLin; ++l) consumed.insert({nm.lin(l) + ".weight", nm.lin(l) + ".bias"});
+    consumed.insert({nm.prefix + "input_layernorm.weight", nm.prefix + "post_attention_layernorm.weight"});
+    const bool done = layer_done(i);
+    if (done && (!awq || i > last_todo)) {  // nothing left that needs this layer's output
+      ++rep.resumed_layers;
+      rep.layer_seconds.push_back(0);
+      rep.layer_loss.push_back(-1);
+      if (progress) progress({i + 1, n_layers, 0, 0, -1, true});
+      continue;
+    }
+    // Materialize this layer in fp32 (the only one in memory).
+    quant::LayerWeights lw;
+    lw.ln1 = to_f32(store.get(nm.prefix + "input_layernorm.weight"));
+    lw.ln2 = to_f32(store.get(nm.prefix + "post_attention_layernorm.weight"));
+    if (static_cast<int64_t>(lw.ln1.size()) != h || static_cast<int64_t>(lw.ln2.size()) != h)
+      store.get(nm.prefix + "input_layernorm.weight").expect_shape({h});
+    for (int l = 0; l < kNumLin; ++l) {
+      lw.w[l] = to_f32(store.get(nm.lin(l) + ".weight"));
+      if (store.has(nm.lin(l) + ".bias")) {
+        const TensorView b = store.get(nm.lin(l) + ".bias");
+        b.expect_shape({shape.out_features(l)});
+        lw.b[l] = to_f32(b);
+      }
+    }
+    quant::AwqLayerReport lrep;
+    double loss = -1;
+    const bool* qflags = quantize[static_cast<size_t>(i)].data();
+    if (awq) {
+      quant::LayerInputs rec;
+      quant::layer_forward(lw, shape, rope, x.data(), n_blocks, seqlen, y.data(), done ? nullptr : &rec);
+      if (!done) {
+        quant::AwqParams ap;
+        ap.q = qp;
+        ap.n_grid = opt.n_grid;
+        ap.duo_scaling = opt.duo_scaling;
+        ap.apply_clip = opt.apply_clip;
+        for (int l = 0; l < kNumLin; ++l) ap.quantize[l] = qflags[l];
+        quant::awq_scale_and_clip(lw, shape, rope, rec, n_blocks, seqlen, ap, &lrep);
+        double s = 0;
+        int c = 0;
+        for (double v : lrep.loss)
+          if (v > 0) s += v, ++c;
+        loss = c ? s / c : 0;
+      }
+      std::swap(x, y);
+    }
+    if (!done) {
+      std::vector<TensorView> ts = layer_tensors(lw, shape, nm, qflags, qp, opt.version);
+      for (const auto& extra : store.names())
+        if (extra.rfind(nm.prefix, 0) == 0 && !consumed.count(extra)) {
+          ts.push_back(f16_copy(store.get(extra), extra));
+          consumed.insert(extra);
+        }
+      write_safetensors(layer_file(i), ts);
+    } else {
+      ++rep.resumed_layers;
+    }
+    const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - lt0).count();
+    rep.layer_seconds.push_back(done ? 0 : sec);
+    rep.layer_loss.push_back(loss);
+    if (progress) {
+      const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      progress({i + 1, n_layers, el, el / (i + 1) * (n_layers - i - 1), loss, done});
+    }
+  }
+  x = {};
+  y = {};
+
+  // Final folder: embed, layers (from the resume files), norm, lm_head, anything else; fp16.
+  std::vector<TensorView> all;
+  std::vector<std::shared_ptr<SafetensorsFile>> keep_open;
+  auto add_fp16 = [&](const std::string& name) {
+    if (!store.has(name) || consumed.count(name)) return;
+    all.push_back(f16_copy(store.get(name), name));
+    consumed.insert(name);
+  };
+  add_fp16("model.embed_tokens.weight");
+  for (int i = 0; i < n_layers; ++i) {
+    keep_open.push_back(SafetensorsFile::open(layer_file(i)));
+    for (const auto& n : keep_open.back()->names()) all.push_back(keep_open.back()->get(n));
+  }
+  add_fp16("model.norm.weight");
+  add_fp16("lm_head.weight");
+  for (const auto& n : store.names()) add_fp16(n);
+  rep.files = write_safetensors_sharded(tmp, all, opt.shard_size);
+
+  nlohmann::json cj = cfg.raw;
+  QuantConfig qc;
+  qc.present = true;
+  qc.bits = opt.w_bit;
+  qc.group_size = opt.q_group_size;
+  qc.zero_point = opt.zero_point;
+  qc.version = opt.version;
+  qc.modules_to_not_convert = opt.modules_to_not_convert;
+  cj["quantization_config"] = qc.to_json();
+  cj["torch_dtype"] = "float16";
+  write_file_atomic(path_join(tmp, "config.json"), cj.dump(2) + "\n");
+  rep.files.push_back("config.json");
+  for (const char* f : {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
+                        "generation_config.json", "added_tokens.json", "vocab.json", "merges.txt", "tokenizer.bin"}) {
+    const std::string src = path_join(model_dir, f);
+    if (!file_exists(src)) continue;
+    write_file_atomic(path_join(tmp, f), read_file(src));
+    rep.files.push_back(f);
+  }
+  keep_open.clear();
+  all.clear();
+  remove_all(rdir);
+  if (fs::exists(out)) remove_all(out);  // only reached with --overwrite
+  fs::rename(tmp, out, ec);
+  if (ec) throw Error::mismatch(ErrorCode::io, out, "--out", "a rename of the finished folder", ec.message());
+  fsync_dir(fs::path(out).parent_path().empty() ? "." : fs::path(out).parent_path().string());
+  rep.total_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  rep.peak_rss_bytes = peak_rss_bytes();
+  return rep;
+}
+
+}  // namespace awqx
