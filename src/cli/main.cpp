@@ -20,6 +20,9 @@ int main(int argc, char** argv) {
   CLI::App app{"awqx: AWQ int4 quantization and fast CPU inference for Llama-family models"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "awqx 0.1.0");
+  awqx::cli::add_generate_command(app);
+  awqx::cli::add_ppl_command(app);
+  awqx::cli::add_convert_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
