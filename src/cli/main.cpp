@@ -20,9 +20,19 @@ int main(int argc, char** argv) {
   CLI::App app{"awqx: AWQ int4 quantization and fast CPU inference for Llama-family models"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "awqx 0.1.0");
+  awqx::cli::add_kernels_command(app);
   awqx::cli::add_generate_command(app);
   awqx::cli::add_ppl_command(app);
   awqx::cli::add_convert_command(app);
+  // Unknown first word: with verbs registered CLI11 only says "A subcommand is required"; name it.
+  if (argc > 1 && argv[1][0] != '-') {
+    bool known = false;
+    for (const CLI::App* s : app.get_subcommands([](CLI::App*) { return true; })) known |= s->check_name(argv[1]);
+    if (!known) {
+      std::fprintf(stderr, "awqx: error: unknown verb '%s' (see awqx --help)\n", argv[1]);
+      return static_cast<int>(CLI::ExitCodes::ExtrasError);
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

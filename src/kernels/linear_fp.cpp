@@ -1,0 +1,170 @@
+// FP Linear layers (include/awqx/linear.hpp): weights [n][k] in f32 / bf16 / f16 kept as given
+// (a bf16 7B model stays bf16 in memory). m == 1: our own memory-bound GEMV (fp_gemv.hpp,
+// widened in registers); m > 1: oneDNN matmul (bf16 weights × bf16-rounded activations, or f32),
+// primitives cached per m; backend "ref" forces the scalar path for both.
+#include <cstring>
+#include <map>
+#include <mutex>
+
+#include <fmt/format.h>
+
+#include "awqx/cpu.hpp"
+#include "awqx/error.hpp"
+#include "awqx/half.hpp"
+#include "awqx/linear.hpp"
+#include "awqx/parallel.hpp"
+#include "kernels/fp_gemv.hpp"
+#include "kernels/onednn_util.hpp"
+
+namespace awqx {
+namespace {
+
+using kernels::FpType;
+
+constexpr size_t kMaxCachedPrims = 32;
+
+class FpLinear final : public Linear {
+ public:
+  FpLinear(TensorView w, std::vector<float> bias, const std::string& backend)
+      : w_(std::move(w)), bias_(std::move(bias)) {
+    if (w_.dtype != DType::F32 && w_.dtype != DType::BF16 && w_.dtype != DType::F16)
+      throw Error::mismatch(ErrorCode::dtype, w_.file, w_.name, "F32, BF16 or F16", dtype_name_local(w_.dtype));
+    if (w_.shape.size() != 2 || w_.shape[0] < 1 || w_.shape[1] < 1)
+      throw Error::mismatch(ErrorCode::shape, w_.file, w_.name, "a 2-d [n][k] weight", shape_text(w_.shape));
+    n_ = w_.shape[0];
+    k_ = w_.shape[1];
+    const size_t es = w_.dtype == DType::F32 ? 4 : 2;
+    if (k_ > (int64_t{1} << 40) / n_ || w_.data == nullptr || w_.nbytes != static_cast<size_t>(n_ * k_) * es)
+      throw Error::mismatch(ErrorCode::shape, w_.file, w_.name, fmt::format("{} bytes of data", n_ * k_ * int64_t(es)),
+                            fmt::format("{}", w_.nbytes));
+    if (!bias_.empty() && bias_.size() != static_cast<size_t>(n_))
+      throw Error::mismatch(ErrorCode::shape, w_.file, w_.name + " bias", fmt::format("0 or {} values", n_),
+                            fmt::format("{}", bias_.size()));
+    type_ = w_.dtype == DType::F32 ? FpType::f32 : w_.dtype == DType::BF16 ? FpType::bf16 : FpType::f16;
+    const CpuInfo& cpu = cpu_info();
+    use_ref_ = backend == "ref" || backend == "gemv_f32_q4g_ref" || backend == "gemm_f32_q4g_ref";
+    if (use_ref_)
+      gemv_ = kernels::gemv_fp_ref, gemv_name_ = "gemv_fp_ref";
+    else if (cpu.has(Isa::avx512))
+      gemv_ = kernels::gemv_fp_avx512, gemv_name_ = "gemv_fp_avx512";
+    else if (cpu.has(Isa::avx2))
+      gemv_ = kernels::gemv_fp_avx2, gemv_name_ = "gemv_fp_avx2";
+    else
+      gemv_ = kernels::gemv_fp_ref, gemv_name_ = "gemv_fp_ref";
+    if (type_ == FpType::f16 && !use_ref_) {
+      // oneDNN 2.6 has no f16 matmul without AVX512-FP16 kernels: keep an f32 copy for m > 1.
+      f32_copy_.resize(static_cast<size_t>(n_ * k_));
+      const uint16_t* src = w_.as<uint16_t>();
+      for (size_t i = 0; i < f32_copy_.size(); ++i) f32_copy_[i] = f16_to_f32(src[i]);
+    }
+  }
+
+  int64_t n() const noexcept override { return n_; }
+  int64_t k() const noexcept override { return k_; }
+  size_t weight_bytes() const noexcept override { return w_.nbytes + bias_.size() * sizeof(float); }
+  std::string describe() const override {
+    return fmt::format("fp {} gemv={} gemm={}", dtype_name_local(w_.dtype), gemv_name_,
+                       use_ref_ ? "gemv_fp_ref (row loop)" : "onednn matmul");
+  }
+
+  void forward(const float* x, int64_t m, float* y) const override {
+    if (m <= 0) return;
+    if (m == 1 || use_ref_) {
+      const float* b = bias_.empty() ? nullptr : bias_.data();
+      const int64_t grain = std::max<int64_t>(16, (n_ + num_threads() - 1) / num_threads());
+      for (int64_t i = 0; i < m; ++i)
+        parallel_for(0, n_, grain, [&](int64_t r0, int64_t r1) {
+          gemv_(type_, w_.data, k_, x + i * k_, r0, r1, b, y + i * n_);
+        });
+      return;
+    }
+    const kernels::DnnlMatmul& mm = prim_for(m);
+    const float* b = bias_.empty() ? nullptr : bias_.data();
+    if (type_ == FpType::bf16) {
+      thread_local std::vector<uint16_t> xb;
+      xb.resize(static_cast<size_t>(m * k_));
+      for (size_t i = 0; i < xb.size(); ++i) xb[i] = f32_to_bf16(x[i]);
+      mm.run(xb.data(), w_.data, b, y);
+    } else {
+      mm.run(x, type_ == FpType::f16 ? static_cast<const void*>(f32_copy_.data()) : w_.data, b, y);
+    }
+  }
+
+ private:
+  static const char* dtype_name_local(DType d) {
+    switch (d) {
+      case DType::F32: return "F32";
+      case DType::F16: return "F16";
+      case DType::BF16: return "BF16";
+      default: return "non-float dtype";
+    }
+  }
+  static std::string shape_text(const std::vector<int64_t>& s) {
+    std::string r = "[";
+    for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+    return r + "]";
+  }
+
+  const kernels::DnnlMatmul& prim_for(int64_t m) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = prims_.find(m);
+    if (it != prims_.end()) return *it->second;
+    if (prims_.size() >= kMaxCachedPrims) prims_.erase(prims_.begin());
+    using dt = dnnl::memory::data_type;
+    const dt t = type_ == FpType::bf16 ? dt::bf16 : dt::f32;
+    auto p = std::make_unique<kernels::DnnlMatmul>(m, n_, k_, t, t, !bias_.empty());
+    return *prims_.emplace(m, std::move(p)).first->second;
+  }
+
+  TensorView w_;
+  std::vector<float> bias_;
+  int64_t n_ = 0, k_ = 0;
+  FpType type_ = FpType::f32;
+  bool use_ref_ = false;
+  kernels::FpGemvFn gemv_ = nullptr;
+  const char* gemv_name_ = "";
+  std::vector<float> f32_copy_;
+  mutable std::mutex mu_;
+  mutable std::map<int64_t, std::unique_ptr<kernels::DnnlMatmul>> prims_;
+};
+
+}  // namespace
+
+std::unique_ptr<Linear> make_fp_linear(TensorView w, std::vector<float> bias, const std::string& backend) {
+  return std::make_unique<FpLinear>(std::move(w), std::move(bias), backend);
+}
+
+std::unique_ptr<Linear> make_fp_linear_fused(const std::vector<TensorView>& ws, std::vector<float> bias,
+                                             const std::string& backend) {
+  if (ws.empty()) throw Error(ErrorCode::invalid_argument, "", "make_fp_linear_fused", "expected at least one weight, found 0");
+  const TensorView& a = ws[0];
+  int64_t n = 0;
+  size_t bytes = 0;
+  for (const TensorView& t : ws) {
+    if (t.dtype != a.dtype)
+      throw Error(ErrorCode::dtype, t.file, t.name, "expected the dtype of " + a.name + " for fusion");
+    if (t.shape.size() != 2 || a.shape.size() != 2 || t.shape[1] != a.shape[1] || t.shape[0] < 1)
+      throw Error(ErrorCode::shape, t.file, t.name, "expected [n][k] with the k of " + a.name + " for fusion");
+    if (t.data == nullptr || t.nbytes != static_cast<size_t>(t.shape[0] * t.shape[1]) * (t.dtype == DType::F32 ? 4 : 2))
+      throw Error(ErrorCode::shape, t.file, t.name, "expected data bytes matching the shape");
+    n += t.shape[0];
+    bytes += t.nbytes;
+  }
+  auto buf = std::make_shared<std::vector<uint8_t>>(bytes);
+  size_t off = 0;
+  for (const TensorView& t : ws) {
+    std::memcpy(buf->data() + off, t.data, t.nbytes);
+    off += t.nbytes;
+  }
+  TensorView fused;
+  fused.name = a.name + " (fused)";
+  fused.file = a.file;
+  fused.dtype = a.dtype;
+  fused.shape = {n, a.shape[1]};
+  fused.data = buf->data();
+  fused.nbytes = bytes;
+  fused.owner = buf;
+  return make_fp_linear(std::move(fused), std::move(bias), backend);
+}
+
+}  // namespace awqx

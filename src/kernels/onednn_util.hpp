@@ -1,0 +1,32 @@
+// Thin RAII-ish wrapper over a oneDNN matmul primitive: y[m][n] = x[m][k]·w[n][k]ᵀ (+ bias),
+// weights given row-major [n][k] (oneDNN "ba" for a K×N matrix), dst f32. Primitives are
+// created once per (m, n, k, types) and reused.
+#pragma once
+#include <cstdint>
+#include <memory>
+
+#include <dnnl.hpp>
+
+namespace awqx::kernels {
+
+dnnl::engine& dnnl_cpu_engine();
+
+class DnnlMatmul {
+ public:
+  // src_dt / wei_dt: f32 or bf16. Throws Error{unsupported_hardware} if oneDNN has no
+  // implementation for the combination.
+  DnnlMatmul(int64_t m, int64_t n, int64_t k, dnnl::memory::data_type src_dt, dnnl::memory::data_type wei_dt,
+             bool bias);
+  // x: [m][k] of src_dt, w: [n][k] of wei_dt, bias: [n] f32 or null, y: [m][n] f32.
+  // Uses awqx::num_threads() OpenMP threads.
+  void run(const void* x, const void* w, const float* bias, float* y) const;
+  int64_t m() const noexcept { return m_; }
+
+ private:
+  int64_t m_, n_, k_;
+  bool bias_;
+  dnnl::memory::desc src_md_, wei_md_, dst_md_, bias_md_;
+  dnnl::matmul prim_;
+};
+
+}  // namespace awqx::kernels
