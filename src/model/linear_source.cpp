@@ -29,8 +29,8 @@ LinearSource LinearLoader::read(const std::string& prefix, int64_t n, int64_t k,
 
 std::unique_ptr<Linear> LinearLoader::build(LinearSource&& src) const {
   if (src.is_q4) return make_q4_linear(std::move(src.q4), backend);
-  // --backend names an int4 kernel; FP layers keep the registry's choice.
-  return make_fp_linear(src.w, std::move(src.bias), "");
+  // FP linears understand "ref" (scalar path) and ignore int4 kernel names.
+  return make_fp_linear(src.w, std::move(src.bias), backend);
 }
 
 }  // namespace awqx

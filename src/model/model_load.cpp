@@ -55,7 +55,7 @@ std::unique_ptr<Linear> build_fused_or_null(std::vector<LinearSource>& parts, co
           bias.insert(bias.end(), p.bias.begin(), p.bias.end());
       }
     }
-    return make_fp_linear_fused(ws, std::move(bias), "");
+    return make_fp_linear_fused(ws, std::move(bias), backend);
   }
   return nullptr;  // mixed FP / int4 (modules_to_not_convert hit only some): stay unfused
 }
@@ -98,7 +98,7 @@ std::unique_ptr<Model::Impl> load_model_impl(const std::string& dir, const LoadO
   if (st.has("lm_head.weight") || st.has("lm_head.qweight"))
     s->lm_head = loader.build(loader.read("lm_head", s->vocab, s->hidden, false));
   else if (c.tie_word_embeddings)
-    s->lm_head = make_fp_linear(s->embed, {}, "");
+    s->lm_head = make_fp_linear(s->embed, {}, opts.backend);
   else
     throw Error(ErrorCode::format, dir, "lm_head.weight",
                 "expected lm_head.weight (tie_word_embeddings is false), found no such tensor");
