@@ -75,6 +75,9 @@ std::string bytes_to_unicode_str(std::string_view bytes);
 // by the merged piece's score (descending), ties by merged id, then split position.
 std::vector<std::pair<int32_t, int32_t>> merges_from_scores(const BpeSpec& spec);
 
+// Vocabulary loaders (vocab_loaders.cpp); Error{format}/Error{unsupported_model} naming the field.
+BpeSpec spec_from_llama2c(std::string_view data, const std::string& src);
+
 extern const char* const kGpt2Regex;
 extern const char* const kLlama3Regex;
 extern const char* const kQwen2Regex;

@@ -50,9 +50,8 @@ class BpeTokenizer final : public Tokenizer {
     std::string out;
     bool at_start = true;
     for (int32_t id : ids) {
-      const std::string t = decode_token(id, at_start);
-      if (!t.empty()) at_start = false;
-      out += t;
+      out += decode_token(id, at_start);
+      if (id != bos_id_) at_start = false;  // only the first piece of text loses its space
     }
     return out;
   }

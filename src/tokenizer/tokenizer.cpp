@@ -135,22 +135,35 @@ void apply_folder_configs(Tokenizer& t, const std::string& dir) {
 }  // namespace
 
 std::unique_ptr<Tokenizer> Tokenizer::load_file(const std::string& path, const std::string& tiktoken_family) {
+  if (path.size() >= 5 && path.compare(path.size() - 5, 5, ".gguf") == 0) return tok::make_from_gguf(path);
   const std::string data = tok::read_whole_file(path);
+  if (data.compare(0, 4, "GGUF") == 0) return tok::make_from_gguf(path);
+  if (path.size() >= 4 && path.compare(path.size() - 4, 4, ".bin") == 0) return tok::make_from_llama2c(data, path);
+  const size_t first = data.find_first_not_of(" \t\r\n");
+  if (first != std::string::npos && data[first] == '{') return tok::make_from_tokenizer_json(data, path);
   if (tok::looks_like_tiktoken(data)) return tok::make_tiktoken(data, tiktoken_family, path);
   return tok::make_sentencepiece(data, path);
+}
+
+std::unique_ptr<Tokenizer> Tokenizer::from_json_string(std::string_view json_text, const std::string& name) {
+  return tok::make_from_tokenizer_json(json_text, name);
 }
 
 std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& model_dir) {
   const fs::path dir(model_dir);
   if (!fs::is_directory(dir)) throw Error(ErrorCode::io, model_dir, "", "expected a model folder, found none");
   std::unique_ptr<Tokenizer> t;
-  if (fs::exists(dir / "tokenizer.model")) {
+  if (fs::exists(dir / "tokenizer.json")) {
+    t = load_file((dir / "tokenizer.json").string());
+  } else if (fs::exists(dir / "tokenizer.model")) {
     // A tiktoken rank file's specials depend on the family: take it from config.json.
     std::string family;
     const json cc = read_json_or_null((dir / "config.json").string());
     if (cc.is_object() && cc.value("model_type", json()).is_string())
       family = cc["model_type"].get<std::string>().rfind("qwen", 0) == 0 ? "qwen2" : "";
     t = load_file((dir / "tokenizer.model").string(), family);
+  } else if (fs::exists(dir / "tokenizer.bin")) {
+    t = load_file((dir / "tokenizer.bin").string());
   } else {
     throw Error(ErrorCode::io, model_dir, "tokenizer",
                 "expected tokenizer.json, tokenizer.model or tokenizer.bin, found none");

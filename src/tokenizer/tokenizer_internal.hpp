@@ -29,6 +29,12 @@ int parse_byte_piece(std::string_view piece);
 std::unique_ptr<Tokenizer> make_sentencepiece(const std::string& serialized, const std::string& path);
 // tiktoken rank file; family "llama3" / "qwen2" / "" (guess from the token count).
 std::unique_ptr<Tokenizer> make_tiktoken(std::string_view data, std::string family, const std::string& path);
+// HF tokenizer.json text; `src` names the file in errors.
+std::unique_ptr<Tokenizer> make_from_tokenizer_json(std::string_view text, const std::string& src);
+// GGUF file's tokenizer.ggml.* vocabulary.
+std::unique_ptr<Tokenizer> make_from_gguf(const std::string& path);
+// llama2.c tokenizer.bin contents.
+std::unique_ptr<Tokenizer> make_from_llama2c(std::string_view data, const std::string& path);
 // True if the bytes look like a tiktoken rank file (base64 + space + integer lines).
 bool looks_like_tiktoken(std::string_view data);
 

@@ -110,9 +110,8 @@ size_t expected_len(unsigned char c) {
 }  // namespace
 
 std::string StreamDecoder::push(int32_t id) {
-  const std::string piece = tok_.decode_token(id, at_start_);
-  if (!piece.empty()) at_start_ = false;
-  pending_ += piece;
+  pending_ += tok_.decode_token(id, at_start_);
+  if (id != tok_.bos_id()) at_start_ = false;  // only the first piece of text loses its space
   std::string out;
   size_t i = 0;
   while (i < pending_.size()) {

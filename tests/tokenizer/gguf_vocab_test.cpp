@@ -1,0 +1,45 @@
+// GGUF vocabularies (llama.cpp's own vocab files) against llama.cpp's expected ids.
+#include <gtest/gtest.h>
+
+#include "awqx/error.hpp"
+#include "awqx/tokenizer.hpp"
+#include "tokenizer/vocab_vectors.hpp"
+
+using namespace awqx;
+using awqx_test::shared_path;
+
+namespace {
+int count_matches(const Tokenizer& tok, const std::string& stem, bool check_decode) {
+  const auto cases = awqx_test::load_vocab_cases(stem);
+  EXPECT_EQ(cases.size(), 46u);
+  int ok = 0;
+  for (const auto& c : cases) {
+    const auto ids = tok.encode(c.text, false);  // llama.cpp's test adds no BOS
+    EXPECT_EQ(ids, c.ids) << stem << " input '" << c.text << "' got " << awqx_test::ids_str(ids);
+    ok += ids == c.ids;
+    if (check_decode) EXPECT_EQ(tok.decode(ids), c.text);
+  }
+  return ok;
+}
+}  // namespace
+
+TEST(GgufVocab, Gpt2) {
+  const auto tok = Tokenizer::load_file(shared_path("models/tokenizers/ggml-vocab-gpt-2.gguf"));
+  EXPECT_EQ(tok->kind(), "bpe-byte");
+  EXPECT_EQ(tok->vocab_size(), 50257);
+  EXPECT_EQ(count_matches(*tok, "ggml-vocab-gpt-2.gguf", true), 46);
+}
+
+TEST(GgufVocab, LlamaSpm) {
+  const auto tok = Tokenizer::load_file(shared_path("models/tokenizers/ggml-vocab-llama-spm.gguf"));
+  EXPECT_EQ(tok->kind(), "spm-scores");
+  EXPECT_EQ(tok->bos_id(), 1);
+  EXPECT_EQ(count_matches(*tok, "ggml-vocab-llama-spm.gguf", true), 46);
+}
+
+TEST(GgufVocab, Phi3) {
+  const auto tok = Tokenizer::load_file(shared_path("models/tokenizers/ggml-vocab-phi-3.gguf"));
+  EXPECT_EQ(tok->vocab_size(), 32064);
+  EXPECT_TRUE(tok->is_eos(32000));
+  EXPECT_EQ(count_matches(*tok, "ggml-vocab-phi-3.gguf", true), 46);
+}
