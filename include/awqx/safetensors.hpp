@@ -57,6 +57,7 @@ class TensorStore {
 
  private:
   std::string dir_;
+  std::string index_path_;                          // "" for a single-file model
   std::map<std::string, std::string> weight_map_;  // tensor -> file path
   mutable std::map<std::string, std::shared_ptr<SafetensorsFile>> files_;
   std::shared_ptr<SafetensorsFile> file(const std::string& path) const;

@@ -13,13 +13,13 @@ dnnl::engine& dnnl_cpu_engine() {
 }
 
 DnnlMatmul::DnnlMatmul(int64_t m, int64_t n, int64_t k, dnnl::memory::data_type src_dt,
-                       dnnl::memory::data_type wei_dt, bool bias)
+                       dnnl::memory::data_type wei_dt, bool bias, int64_t ldy)
     : m_(m), n_(n), k_(k), bias_(bias) {
   using dt = dnnl::memory::data_type;
   using tag = dnnl::memory::format_tag;
   src_md_ = dnnl::memory::desc({m, k}, src_dt, tag::ab);
   wei_md_ = dnnl::memory::desc({k, n}, wei_dt, tag::ba);  // row-major [n][k] seen as K×N
-  dst_md_ = dnnl::memory::desc({m, n}, dt::f32, tag::ab);
+  dst_md_ = dnnl::memory::desc({m, n}, dt::f32, dnnl::memory::dims{ldy > 0 ? ldy : n, 1});
   bias_md_ = dnnl::memory::desc({1, n}, dt::f32, tag::ab);
   try {
     auto d = bias ? dnnl::matmul::desc(src_md_, wei_md_, bias_md_, dst_md_) : dnnl::matmul::desc(src_md_, wei_md_, dst_md_);

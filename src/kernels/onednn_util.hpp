@@ -15,8 +15,9 @@ class DnnlMatmul {
  public:
   // src_dt / wei_dt: f32 or bf16. Throws Error{unsupported_hardware} if oneDNN has no
   // implementation for the combination.
+  // ldy: row stride of y in elements (0 = n), so a caller can fill a column slice of a wider Y.
   DnnlMatmul(int64_t m, int64_t n, int64_t k, dnnl::memory::data_type src_dt, dnnl::memory::data_type wei_dt,
-             bool bias);
+             bool bias, int64_t ldy = 0);
   // x: [m][k] of src_dt, w: [n][k] of wei_dt, bias: [n] f32 or null, y: [m][n] f32.
   // Uses awqx::num_threads() OpenMP threads.
   void run(const void* x, const void* w, const float* bias, float* y) const;

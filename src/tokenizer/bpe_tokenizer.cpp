@@ -239,9 +239,11 @@ class BpeTokenizer final : public Tokenizer {
       i += len;
     }
     core_.merge(syms);
+    bool prev_unk = false;
     for (int32_t id : syms) {
       if (id >= 0) {
         out.push_back(id);
+        prev_unk = false;
         continue;
       }
       const auto [off, len] = spans[static_cast<size_t>(-1 - id)];
@@ -253,7 +255,10 @@ class BpeTokenizer final : public Tokenizer {
         if (done)
           for (uint32_t k = 0; k < len; ++k) out.push_back(byte_ids_[static_cast<unsigned char>(norm[off + k])]);
       }
-      if (!done && s.unk_id >= 0) out.push_back(s.unk_id);
+      // Runs of unknown characters become one unk, as libsentencepiece and HF (fuse_unk) do.
+      if (!done && s.unk_id >= 0 && !(prev_unk && !out.empty() && out.back() == s.unk_id)) out.push_back(s.unk_id);
+      prev_unk = !done;
+      continue;
     }
   }
 

@@ -1,0 +1,160 @@
+// gemv_f32_q4g_avx512vnni / gemm_f32_q4g_8x16_avx512vnni: y = x·dequant(W)ᵀ + bias with X
+// quantized on the fly to int8 per block (block = largest power of two ≤ 128 dividing the
+// group: xq = round(x·127/amax), sx = amax/127) and weights used as u8 nibbles in vpdpbusd.
+// Format q4r16x8 (include/awqx/kernels.hpp): after v & 0x0F (resp. (v >> 4) & 0x0F) a 64-byte
+// block is exactly vpdpbusd's u8 operand: lane r = row r, 4 consecutive k per lane.
+// Per block the exact int32 dot Σ xq·q is corrected for the zero point with the exact Σ xq and
+// scaled once: y += s·sx·(Σ xq·q − z·Σ xq). The only extra error vs fp32 is the int8 rounding
+// of X: |x − sx·xq| ≤ sx/2 per element (bound derived in tests/kernels/gemv_q4g_test.cpp).
+// Microkernel MR×16 (MR ≤ 8 rows of X share each unpacked weight block); the driver walks
+// row chunks of 64 (xq chunk stays in L2) and splits 16-row tiles across threads (disjoint
+// weight bytes and outputs per thread, fixed reduction order: bit-identical for any thread count).
+// Oracle simd/ref/gemv_q4g_ref.cpp; tests tests/kernels/gemv_q4g_test.cpp; bench
+// bench/gemv_q4g_bench.cpp, bench/gemm_q4g_bench.cpp.
+// GCC 12's avx512fintrin.h trips -Wmaybe-uninitialized on its own _mm512_undefined_*() (a
+// known false positive), which -Werror would turn into a build failure.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "awqx/parallel.hpp"
+#include "kernels/q4r_common.hpp"
+
+namespace awqx::kernels {
+namespace {
+
+constexpr int64_t kMc = 64;  // rows of X per chunk (int8 chunk of 64×k stays in L2)
+
+int act_block(int group) {
+  int b = 128;
+  while (b > 8 && group % b != 0) b /= 2;
+  return b;
+}
+
+// Quantized activations for rows [0, m): int8 values, per-block scale and Σ xq.
+struct QuantX {
+  std::vector<int8_t> q;     // [m][k]
+  std::vector<float> scale;  // [m][blocks]
+  std::vector<float> qsum;   // [m][blocks] (exact integers, ≤ 127·128, as float)
+};
+
+void quantize_rows(const float* x, int64_t k, int ab, int64_t r0, int64_t r1, QuantX& qx) {
+  const int64_t nb = k / ab;
+  for (int64_t i = r0; i < r1; ++i)
+    for (int64_t b = 0; b < nb; ++b) {
+      const float* xp = x + i * k + b * ab;
+      __m512 amax = _mm512_setzero_ps();
+      for (int c = 0; c < ab; c += 8)  // ab may be 8: use 8-lane loads
+        amax = _mm512_max_ps(amax, _mm512_abs_ps(_mm512_maskz_loadu_ps(0xFF, xp + c)));
+      const float am = _mm512_reduce_max_ps(amax);
+      const float inv = am > 0.f ? 127.f / am : 0.f;
+      const __m512 vinv = _mm512_set1_ps(inv);
+      int8_t* qp = qx.q.data() + i * k + b * ab;
+      __m512i sum = _mm512_setzero_si512();
+      for (int c = 0; c < ab; c += 8) {
+        const __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(0xFF, xp + c), vinv));
+        sum = _mm512_add_epi32(sum, v);
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(qp + c), _mm512_cvtsepi32_epi8(v));
+      }
+      qx.scale[static_cast<size_t>(i * nb + b)] = am / 127.f;
+      qx.qsum[static_cast<size_t>(i * nb + b)] = static_cast<float>(_mm512_reduce_add_epi32(sum));
+    }
+}
+
+// MR rows × one 16-row tile, all of k.
+template <int MR>
+void micro(const PackedQ4& p, const QuantX& qx, int ab, int64_t i0, int64_t t, float* y) {
+  const PackedHeader& h = p.hdr;
+  const int64_t k = h.k, n = h.n, groups = h.groups(), nb = k / ab, kb = k / 8;
+  const uint8_t* qt = p.q() + t * kb * 64;
+  const float* st = p.scales() + t * groups * 16;
+  const uint8_t* zt = p.zeros() + t * groups * 16;
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  const int bpg = h.group_size / ab;  // act blocks per weight group
+  const int qb = ab / 8;              // 64-byte weight blocks per act block
+  const int64_t rows = n - t * 16 < 16 ? n - t * 16 : 16;
+  const __mmask16 mask = static_cast<__mmask16>((1u << rows) - 1u);
+  __m512 acc[MR];
+  const __m512 bias = p.bias.empty() ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask, p.bias.data() + t * 16);
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) acc[r] = bias;
+  for (int64_t g = 0; g < groups; ++g) {
+    const __m512 s = _mm512_load_ps(st + g * 16);
+    const __m512 z = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(zt + g * 16))));
+    for (int bb = 0; bb < bpg; ++bb) {
+      const int64_t b = g * bpg + bb;
+      __m512i lo[MR], hi[MR];
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) lo[r] = hi[r] = _mm512_setzero_si512();
+      const uint8_t* q = qt + b * qb * 64;
+      const int8_t* xq = qx.q.data() + i0 * k + b * ab;
+      for (int j = 0; j < qb; ++j, q += 64, xq += 8) {
+        _mm_prefetch(reinterpret_cast<const char*>(q) + 1024, _MM_HINT_T0);
+        const __m512i v = _mm512_load_si512(q);
+        const __m512i wl = _mm512_and_si512(v, m4);
+        const __m512i wh = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+#pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r) {
+          int32_t x0, x1;
+          std::memcpy(&x0, xq + r * k, 4);
+          std::memcpy(&x1, xq + r * k + 4, 4);
+          lo[r] = _mm512_dpbusd_epi32(lo[r], wl, _mm512_set1_epi32(x0));
+          hi[r] = _mm512_dpbusd_epi32(hi[r], wh, _mm512_set1_epi32(x1));
+        }
+      }
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+        const size_t bi = static_cast<size_t>((i0 + r) * nb + b);
+        const __m512 d = _mm512_cvtepi32_ps(_mm512_add_epi32(lo[r], hi[r]));
+        const __m512 t2 = _mm512_fnmadd_ps(z, _mm512_set1_ps(qx.qsum[bi]), d);
+        acc[r] = _mm512_fmadd_ps(t2, _mm512_mul_ps(s, _mm512_set1_ps(qx.scale[bi])), acc[r]);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) _mm512_mask_storeu_ps(y + (i0 + r) * n + t * 16, mask, acc[r]);
+}
+
+using MicroFn = void (*)(const PackedQ4&, const QuantX&, int, int64_t, int64_t, float*);
+constexpr MicroFn kMicro[9] = {nullptr, micro<1>, micro<2>, micro<3>, micro<4>, micro<5>, micro<6>, micro<7>, micro<8>};
+
+void run_vnni(const PackedQ4& p, const float* x, int64_t m, float* y) {
+  const PackedHeader& h = p.hdr;
+  const int64_t k = h.k, tiles = h.n_pad / 16;
+  const int ab = act_block(h.group_size);
+  // thread_local storage of the calling thread; workers must use it through this reference
+  // (naming a thread_local inside the parallel lambda would give each worker its own copy).
+  thread_local QuantX tls;
+  QuantX& qx = tls;
+  qx.q.resize(static_cast<size_t>(m * k));
+  qx.scale.resize(static_cast<size_t>(m * (k / ab)));
+  qx.qsum.resize(qx.scale.size());
+  // Each row is quantized by one thread, independently: same bytes for any thread count.
+  parallel_for(0, m, std::max<int64_t>(1, (m + num_threads() - 1) / num_threads()),
+               [&](int64_t r0, int64_t r1) { quantize_rows(x, k, ab, r0, r1, qx); });
+  const QuantX& cq = qx;
+  const int64_t grain = tile_grain(tiles, num_threads());
+  for (int64_t c0 = 0; c0 < m; c0 += kMc) {
+    const int64_t c1 = std::min(m, c0 + kMc);
+    parallel_for(0, tiles, grain, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t)
+        for (int64_t i = c0; i < c1; i += 8) kMicro[std::min<int64_t>(8, c1 - i)](p, cq, ab, i, t, y);
+    });
+  }
+}
+
+constexpr KernelEntry kVnniKernels[] = {
+    {"gemv_f32_q4g_avx512vnni", Op::gemv, PackedFormat::q4r16x8, Isa::avx512vnni, "avx512vnni", 30, supported_q4r,
+     pack_q4r16x8, run_vnni},
+    {"gemm_f32_q4g_8x16_avx512vnni", Op::gemm, PackedFormat::q4r16x8, Isa::avx512vnni, "avx512vnni", 30,
+     supported_q4r, pack_q4r16x8, run_vnni},
+};
+
+}  // namespace
+
+void register_avx512vnni_kernels(Registry& r) { r.add(kVnniKernels, std::size(kVnniKernels)); }
+
+}  // namespace awqx::kernels

@@ -1,5 +1,0 @@
-#include "awqx/kernels.hpp"
-
-namespace awqx::kernels {
-void register_avx512vnni_kernels(Registry&) {}
-}  // namespace awqx::kernels

@@ -1,0 +1,149 @@
+// All-or-nothing file output: write "<path>.tmp.<pid>", fsync, rename, fsync the directory.
+#include "awqx/fileutil.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "awqx/error.hpp"
+
+namespace awqx {
+
+namespace {
+Error io_error(const std::string& path, const std::string& what, int err) {
+  return Error(ErrorCode::io, path, "", what + ": " + std::strerror(err));
+}
+std::string dirname_of(const std::string& path) {
+  const auto pos = path.find_last_of('/');
+  if (pos == std::string::npos) return ".";
+  if (pos == 0) return "/";
+  return path.substr(0, pos);
+}
+}  // namespace
+
+std::string read_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw io_error(path, "cannot open", errno);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    throw Error::mismatch(ErrorCode::io, path, "", "a readable file", "a directory or unreadable entry");
+  }
+  std::string out;
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t r = ::read(fd, buf, sizeof buf);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      const int e = errno;
+      ::close(fd);
+      throw io_error(path, "read failed", e);
+    }
+    if (r == 0) break;
+    out.append(buf, static_cast<size_t>(r));
+  }
+  ::close(fd);
+  return out;
+}
+
+bool file_exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+bool dir_exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+void fsync_dir(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw io_error(dir, "cannot open directory", errno);
+  // Some filesystems (tmpfs, network) reject fsync on a directory; the rename is still done.
+  if (::fsync(fd) != 0 && errno != EINVAL && errno != EROFS) {
+    const int e = errno;
+    ::close(fd);
+    throw io_error(dir, "fsync of directory failed", e);
+  }
+  ::close(fd);
+}
+
+void remove_all(const std::string& path) noexcept {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+}
+
+std::string path_join(const std::string& a, const std::string& b) {
+  if (a.empty() || (!b.empty() && b[0] == '/')) return b;
+  if (a.back() == '/') return a + b;
+  return a + "/" + b;
+}
+
+std::string basename_of(const std::string& path) {
+  std::string p = path;
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  const auto pos = p.find_last_of('/');
+  return pos == std::string::npos ? p : p.substr(pos + 1);
+}
+
+// ---- AtomicFileWriter --------------------------------------------------------------------
+
+AtomicFileWriter::AtomicFileWriter(std::string path) : path_(std::move(path)) {
+  tmp_ = path_ + ".tmp." + std::to_string(::getpid());
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw io_error(path_, "cannot create " + tmp_, errno);
+}
+
+AtomicFileWriter::~AtomicFileWriter() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_) ::unlink(tmp_.c_str());
+}
+
+void AtomicFileWriter::write(const void* data, size_t n) {
+  if (fd_ < 0) throw Error(ErrorCode::io, path_, "", "write after failure or commit");
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    const ssize_t w = ::write(fd_, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      const int e = errno;
+      // Drop the partial output right away: a full disk must not stay full because of us.
+      ::close(fd_);
+      fd_ = -1;
+      ::unlink(tmp_.c_str());
+      throw io_error(path_, "write failed", e);
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+void AtomicFileWriter::commit() {
+  if (fd_ < 0) throw Error(ErrorCode::io, path_, "", "commit after failure or commit");
+  auto fail = [&](const char* what) {
+    const int e = errno;
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    ::unlink(tmp_.c_str());
+    throw io_error(path_, what, e);
+  };
+  if (::fsync(fd_) != 0) fail("fsync failed");
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) fail("close failed");  // NFS/quota errors can surface at close
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) fail("rename failed");
+  committed_ = true;
+  fsync_dir(dirname_of(path_));
+}
+
+void write_file_atomic(const std::string& path, std::string_view contents) {
+  AtomicFileWriter w(path);
+  w.write(contents.data(), contents.size());
+  w.commit();
+}
+
+}  // namespace awqx
