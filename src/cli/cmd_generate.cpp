@@ -36,7 +36,7 @@ void run_generate(const GenerateFlags& f) {
   if (ids.empty())
     throw Error::mismatch(ErrorCode::invalid_argument, "", "--prompt", "a prompt that encodes to at least one token",
                           "an empty prompt (the tokenizer adds no BOS)");
-  StreamDecoder dec(*tok);
+  StreamDecoder dec(*tok, /*at_text_start=*/true);
   // The prompt goes through the stream decoder too, so the first generated piece gets its
   // leading space right; it is echoed (as llama2.c's run does) except in chat mode.
   for (const int32_t id : ids) {

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -120,6 +121,27 @@ std::vector<float> permute_rope_rows(const float* w, int64_t heads, int64_t hd, 
         std::memcpy(dst, src, static_cast<size_t>(cols) * sizeof(float));
       }
   return out;
+}
+
+// F32 tensors → one safetensors file, streamed (no copy of the whole model), atomic.
+// TODO(#3): switch to io's write_safetensors once it is implemented.
+void write_f32_safetensors(const std::string& path, const std::vector<TensorView>& ts,
+                           const std::map<std::string, std::string>& meta) {
+  nlohmann::ordered_json h;
+  h["__metadata__"] = meta;
+  size_t off = 0;
+  for (const TensorView& t : ts) {
+    h[t.name] = {{"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {off, off + t.nbytes}}};
+    off += t.nbytes;
+  }
+  std::string hs = h.dump();
+  hs.append((8 - hs.size() % 8) % 8, ' ');  // the data region starts 8-byte aligned
+  const uint64_t hl = hs.size();
+  AtomicFileWriter w(path);
+  w.write(&hl, sizeof(hl));  // little-endian on x86-64
+  w.write(hs.data(), hs.size());
+  for (const TensorView& t : ts) w.write(t.data, t.nbytes);
+  w.commit();
 }
 
 bool ends_with(const std::string& s, const std::string& suf) {
@@ -244,7 +266,7 @@ void convert_llama2c(const std::string& bin_path, const std::string& tokenizer_p
     write_file_atomic(path_join(tmp, "config.json"), cfg.dump(2) + "\n");
     write_file_atomic(path_join(tmp, "generation_config.json"),
                       nlohmann::json{{"bos_token_id", 1}, {"eos_token_id", 2}}.dump(2) + "\n");
-    write_safetensors(path_join(tmp, "model.safetensors"), ts, {{"format", "pt"}, {"source", "llama2.c"}});
+    write_f32_safetensors(path_join(tmp, "model.safetensors"), ts, {{"format", "pt"}, {"source", "llama2.c"}});
     if (ends_with(tokenizer_path, ".model")) {
       write_file_atomic(path_join(tmp, "tokenizer.model"), read_file(tokenizer_path));
       const nlohmann::json tc = {{"tokenizer_class", "LlamaTokenizer"}, {"add_bos_token", true},

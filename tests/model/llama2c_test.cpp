@@ -11,6 +11,7 @@
 #include "awqx/fileutil.hpp"
 #include "awqx/generate.hpp"
 #include "awqx/model.hpp"
+#include "awqx/parallel.hpp"
 #include "awqx/tokenizer.hpp"
 #include "test_util.hpp"
 
@@ -52,7 +53,15 @@ struct Case {
   const char* txt;
 };
 
-class Llama2cGreedy : public ::testing::TestWithParam<Case> {};
+void PrintTo(const Case& c, std::ostream* os) { *os << c.dir; }
+
+// These models are tiny (dim 64..128): one thread, so ctest -j2 on 2 cores does not turn
+// OpenMP spin-waits into seconds of contention.
+class Llama2cGreedy : public ::testing::TestWithParam<Case> {
+ protected:
+  void SetUp() override { awqx::set_num_threads(1); }
+  void TearDown() override { awqx::set_num_threads(0); }
+};
 
 TEST_P(Llama2cGreedy, ReproducesReferenceIds) {
   const Case c = GetParam();

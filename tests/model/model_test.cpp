@@ -66,13 +66,14 @@ TEST(Model, BatchedPrefillMatchesTokenByToken) {
       max_diff = std::max(max_diff, std::fabs(static_cast<double>(row[j]) - all[t * V + j]));
     }
   }
-  // GEMM (m > 1) and GEMV (m = 1) sum the same fp32 products in different orders: relative
-  // differences of a few ulps per dot product, far below 1e-4 of the logit range.
-  EXPECT_LT(max_diff / max_abs, 1e-4) << "max diff " << max_diff << " of max |logit| " << max_abs;
+  // The FP GEMM (m > 1) rounds activations to bf16 (oneDNN bf16 matmul), GEMV (m = 1) keeps
+  // fp32: up to 2^-9 relative per matmul input, ~1e-3 of the logit range after 6 layers (see
+  // reference_logits_test.cpp). 1e-2 bounds it; a cache/position bug gives O(1) errors.
+  EXPECT_LT(max_diff / max_abs, 1e-2) << "max diff " << max_diff << " of max |logit| " << max_abs;
   // Mixed: prefill part, then decode the rest; last-row logits match too.
   m->reset();
   m->forward(ids.data(), 50, row.data(), false);
-  for (int64_t j = 0; j < V; ++j) EXPECT_NEAR(row[j], all[49 * V + j], 1e-4 * max_abs);
+  for (int64_t j = 0; j < V; ++j) EXPECT_NEAR(row[j], all[49 * V + j], 1e-2 * max_abs);
 }
 
 TEST(Model, KvCacheOverflowIsAnError) {
