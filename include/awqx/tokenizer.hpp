@@ -3,9 +3,18 @@
 // All of them sit behind one interface; Tokenizer::load picks the right one for a model folder.
 //
 // Thread-safety: a loaded Tokenizer is immutable; encode/decode may run from several threads.
-// Non-UTF-8 input to encode never throws or crashes: byte-level BPE encodes the raw bytes
-// exactly (round trip holds); SentencePiece-style tokenizers map invalid bytes to byte-fallback
-// pieces <0xXX> when the vocabulary has them, else to U+FFFD / unk (as libsentencepiece does).
+// Non-UTF-8 input to encode never throws or crashes: byte-level BPE and the SPM-style BPE
+// engine (tokenizer.json, GGUF, llama2.c) encode the raw bytes (byte-level exactly; SPM via
+// <0xXX> byte-fallback pieces, else unk); libsentencepiece models first replace invalid
+// sequences by U+FFFD.
+// Special tokens: control/added tokens written literally in the text ("<|eot_id|>", "</s>")
+// encode to their ids, as HF does by default; decode writes them back as text, except BOS,
+// which decodes to "" (so decode(encode(x, true)) == x).
+// Whitespace: SentencePiece models keep every space (remove_extra_whitespaces is turned off,
+// as in HF's LlamaTokenizerFast), so round trips are exact.
+// Not implemented: NFC normalization requested by a tokenizer.json (Qwen2) is not applied:
+// input is assumed to be NFC already (true for all test vectors); HF added-token options
+// lstrip/rstrip/single_word are ignored.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -38,10 +47,11 @@ class Tokenizer {
   // Text -> ids. A BOS is prepended when add_bos is true and the model adds BOS (add_bos()).
   // Special/added tokens written literally in the text are recognised as single ids.
   virtual std::vector<int32_t> encode(std::string_view text, bool add_bos) const = 0;
-  // Ids -> text; control tokens (BOS/EOS...) decode to nothing; out-of-range ids are skipped.
+  // Ids -> text; BOS decodes to nothing, other special tokens to their text; out-of-range ids
+  // are skipped.
   virtual std::string decode(const std::vector<int32_t>& ids) const = 0;
   // Bytes of one token for streaming; byte pieces may be partial UTF-8 (use StreamDecoder).
-  // Control tokens give "". at_text_start: this is the first text of the output, so the
+  // BOS gives "". at_text_start: this is the first text of the output, so the
   // SentencePiece dummy-prefix space is dropped, as decode() does at the start.
   virtual std::string decode_token(int32_t id, bool at_text_start = false) const = 0;
   virtual int32_t vocab_size() const = 0;

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   awqx::cli::add_generate_command(app);
   awqx::cli::add_ppl_command(app);
   awqx::cli::add_convert_command(app);
+  awqx::cli::add_inspect_command(app);
   // Unknown first word: with verbs registered CLI11 only says "A subcommand is required"; name it.
   if (argc > 1 && argv[1][0] != '-') {
     bool known = false;

@@ -24,16 +24,18 @@ LinearSource read_awq_linear(const LinearLoader& ld, const std::string& prefix, 
   s.k = k;
   s.is_q4 = true;
   const TensorView qw = ld.store.get(prefix + ".qweight");
-  const TensorView qz = ld.store.get(prefix + ".qzeros");
+  TensorView qz;  // optional: symmetric checkpoints may omit it (zero 8)
+  const bool with_zeros = ld.store.has(prefix + ".qzeros");
+  if (with_zeros) qz = ld.store.get(prefix + ".qzeros");
   const TensorView sc = ld.store.get(prefix + ".scales");
   TensorView bias;
   const bool with_bias = has_bias || ld.store.has(prefix + ".bias");
   if (with_bias) bias = ld.store.get(prefix + ".bias");
   const int group = q.group_size > 0 ? q.group_size : static_cast<int>(k);
   if (q.version == "gemv")
-    s.q4 = awq_unpack_gemv(qw, qz, sc, with_bias ? &bias : nullptr, group, q.zero_point, qw.file, prefix);
+    s.q4 = awq_unpack_gemv(qw, with_zeros ? &qz : nullptr, sc, with_bias ? &bias : nullptr, group, q.zero_point, qw.file, prefix);
   else
-    s.q4 = awq_unpack_gemm(qw, qz, sc, with_bias ? &bias : nullptr, group, q.zero_point, qw.file, prefix);
+    s.q4 = awq_unpack_gemm(qw, with_zeros ? &qz : nullptr, sc, with_bias ? &bias : nullptr, group, q.zero_point, qw.file, prefix);
   if (s.q4.n != n || s.q4.k != k)
     throw Error::mismatch(ErrorCode::shape, qw.file, prefix + ".qweight", fmt::format("a [{} x {}] (n x k) layer", n, k),
                           fmt::format("[{} x {}]", s.q4.n, s.q4.k));

@@ -18,6 +18,10 @@
 
 #include "awqx/tokenizer.hpp"
 
+namespace awqx {
+class GgufFile;
+}
+
 namespace awqx::tok {
 
 enum class TokenType : uint8_t { normal, control, byte, unknown, user_defined };
@@ -77,6 +81,7 @@ std::vector<std::pair<int32_t, int32_t>> merges_from_scores(const BpeSpec& spec)
 
 // Vocabulary loaders (vocab_loaders.cpp); Error{format}/Error{unsupported_model} naming the field.
 BpeSpec spec_from_llama2c(std::string_view data, const std::string& src);
+BpeSpec spec_from_gguf(const GgufFile& g);
 
 extern const char* const kGpt2Regex;
 extern const char* const kLlama3Regex;

@@ -83,15 +83,39 @@ Regex::~Regex() {
   if (code_) pcre2_code_free(code_);
 }
 
+namespace {
+// Per-thread match context: a JIT stack large enough for long runs of one character class
+// (the default 32 KiB gives up on ~10k spaces) and a match limit, so a hostile pattern from a
+// tokenizer.json costs bounded time per match instead of catastrophic backtracking.
+struct MatchEnv {
+  pcre2_match_context* ctx = nullptr;
+  pcre2_jit_stack* stack = nullptr;
+  MatchEnv() {
+    ctx = pcre2_match_context_create(nullptr);
+    stack = pcre2_jit_stack_create(32 * 1024, 16 * 1024 * 1024, nullptr);
+    if (ctx && stack) pcre2_jit_stack_assign(ctx, nullptr, stack);
+    if (ctx) {
+      pcre2_set_match_limit(ctx, 1000000);
+      pcre2_set_depth_limit(ctx, 100000);
+    }
+  }
+  ~MatchEnv() {
+    if (stack) pcre2_jit_stack_free(stack);
+    if (ctx) pcre2_match_context_free(ctx);
+  }
+};
+}  // namespace
+
 void Regex::split(std::string_view text, std::vector<std::string_view>& out) const {
+  thread_local MatchEnv env;
   // Per call match data keeps encode() thread-safe.
   pcre2_match_data* md = pcre2_match_data_create_from_pattern(code_, nullptr);
   if (!md) throw Error(ErrorCode::internal, "", "pcre2", "out of memory");
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   size_t pos = 0, gap = 0;
   while (pos < text.size()) {
-    const int rc = jit_ ? pcre2_jit_match(code_, subject, text.size(), pos, 0, md, nullptr)
-                        : pcre2_match(code_, subject, text.size(), pos, 0, md, nullptr);
+    const int rc = jit_ ? pcre2_jit_match(code_, subject, text.size(), pos, 0, md, env.ctx)
+                        : pcre2_match(code_, subject, text.size(), pos, 0, md, env.ctx);
     if (rc < 0) break;  // no match (or a resource limit): the rest stays one piece
     const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
     size_t s = ov[0], e = ov[1];

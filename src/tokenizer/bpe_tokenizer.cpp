@@ -169,6 +169,18 @@ class BpeTokenizer final : public Tokenizer {
     for (auto& v : specials_by_byte_)
       std::stable_sort(v.begin(), v.end(),
                        [&](int32_t a, int32_t b) { return s.pieces[a].size() > s.pieces[b].size(); });
+    // spm: a text can be cut before a "▁" that follows another character when no mergeable
+    // piece has "▁" after its leading run (true for SentencePiece vocabularies trained with
+    // split_by_whitespace, e.g. Llama-2's "▁▁▁▁" is fine, "a▁b" would not be).
+    chunkable_ = s.flavour == BpeFlavour::spm;
+    for (const auto& [p, id] : core_.mergeable) {
+      size_t k = 0;
+      while (p.compare(k, 3, kSpace) == 0) k += 3;
+      if (p.find(kSpace, k) != std::string::npos) {
+        chunkable_ = false;
+        break;
+      }
+    }
     bos_id_ = s.bos_id;
     eos_ids_ = s.eos_ids;
     add_bos_ = s.add_bos && bos_id_ >= 0;
@@ -226,6 +238,27 @@ class BpeTokenizer final : public Tokenizer {
       else
         norm += c;
     }
+    // Words are merged one chunk at a time when no piece can span a word start (see
+    // chunkable_): same ids, a much smaller heap.
+    constexpr size_t kChunk = 1024;
+    size_t start = 0;
+    while (start < norm.size()) {
+      size_t end = norm.size();
+      if (chunkable_ && norm.size() - start > kChunk) {
+        end = start + kChunk;
+        while (end < norm.size() && !(norm.compare(end, 3, kSpace) == 0 && !ends_with_space(norm, end))) ++end;
+      }
+      merge_spm_chunk(std::string_view(norm).substr(start, end - start), out);
+      start = end;
+    }
+  }
+
+  static bool ends_with_space(const std::string& s, size_t end) {
+    return end >= 3 && s.compare(end - 3, 3, kSpace) == 0;
+  }
+
+  void merge_spm_chunk(std::string_view norm, std::vector<int32_t>& out) const {
+    const BpeSpec& s = core_.spec;
     // Symbols are UTF-8 characters; an invalid byte is a symbol of its own (it then falls back
     // to its <0xXX> piece, so even non-UTF-8 input round-trips when the vocabulary has them).
     std::vector<int32_t> syms;
@@ -233,7 +266,7 @@ class BpeTokenizer final : public Tokenizer {
     for (size_t i = 0; i < norm.size();) {
       size_t len = utf8_valid_len(norm, i);
       if (len == 0) len = 1;
-      const auto it = core_.mergeable.find(std::string_view(norm).substr(i, len));
+      const auto it = core_.mergeable.find(norm.substr(i, len));
       syms.push_back(it == core_.mergeable.end() ? -1 - static_cast<int32_t>(spans.size()) : it->second);
       spans.emplace_back(static_cast<uint32_t>(i), static_cast<uint32_t>(len));
       i += len;
@@ -258,7 +291,6 @@ class BpeTokenizer final : public Tokenizer {
       // Runs of unknown characters become one unk, as libsentencepiece and HF (fuse_unk) do.
       if (!done && s.unk_id >= 0 && !(prev_unk && !out.empty() && out.back() == s.unk_id)) out.push_back(s.unk_id);
       prev_unk = !done;
-      continue;
     }
   }
 
@@ -267,6 +299,7 @@ class BpeTokenizer final : public Tokenizer {
   std::array<int32_t, 256> byte_ids_{};
   std::vector<std::unique_ptr<Regex>> regexes_;
   std::array<std::vector<int32_t>, 256> specials_by_byte_;
+  bool chunkable_ = false;
 };
 
 }  // namespace

@@ -35,14 +35,44 @@ void write_varint(std::string& out, uint64_t v) {
   out += static_cast<char>(v);
 }
 
-// Returns the ModelProto with normalizer_spec.remove_extra_whitespaces forced to false (a
-// field appended to the sub-message: in protobuf the last value of a scalar field wins).
-// Why: libsentencepiece's default collapses runs of spaces and strips leading/trailing ones,
-// so decode(encode(x)) != x for models trained with defaults (tiny-llama-7m). HF's
-// LlamaTokenizerFast, which perplexity numbers are usually computed with, keeps every space;
-// Llama-2's own model already sets the flag to false, so its ids are unchanged.
+struct NormalizerInfo {
+  bool add_dummy_prefix = true;  // proto default
+  bool identity = false;         // normalizer name "identity": text is not rewritten
+};
+
+// Reads name (1) and add_dummy_prefix (3) from a NormalizerSpec message.
+void read_normalizer(std::string_view m, NormalizerInfo& info) {
+  size_t i = 0;
+  while (i < m.size()) {
+    uint64_t key, v;
+    if (!read_varint(m, i, key)) return;
+    const uint64_t wire = key & 7;
+    if (wire == 0) {
+      if (!read_varint(m, i, v)) return;
+      if ((key >> 3) == 3) info.add_dummy_prefix = v != 0;
+    } else if (wire == 2) {
+      if (!read_varint(m, i, v) || v > m.size() - i) return;
+      if ((key >> 3) == 1) info.identity = m.substr(i, v) == "identity";
+      i += v;
+    } else if (wire == 1 || wire == 5) {
+      i += wire == 1 ? 8 : 4;
+    } else {
+      return;
+    }
+  }
+}
+
+// Returns the ModelProto with normalizer_spec.remove_extra_whitespaces and add_dummy_prefix
+// forced to false (fields appended to the sub-message: in protobuf the last value of a scalar
+// field wins), and reports the original settings in `info`.
+// Why remove_extra_whitespaces: libsentencepiece's default collapses runs of spaces and strips
+// leading/trailing ones, so decode(encode(x)) != x for models trained with defaults
+// (tiny-llama-7m). HF's LlamaTokenizerFast, which perplexity numbers are usually computed
+// with, keeps every space; Llama-2's own model already sets the flag to false, so its ids are
+// unchanged. Why add_dummy_prefix: encode() adds the prefix itself so it can cut long texts
+// into chunks (see encode_plain).
 // Returns "" when the bytes do not parse as a protobuf message (libsentencepiece then reports).
-std::string keep_whitespace(std::string_view data) {
+std::string patch_normalizer(std::string_view data, NormalizerInfo& info) {
   std::string out;
   out.reserve(data.size() + 8);
   size_t i = 0;
@@ -62,8 +92,9 @@ std::string keep_whitespace(std::string_view data) {
       if (!read_varint(data, i, v) || v > data.size() - i) return "";
       if (field == 3) {  // NormalizerSpec
         std::string sub(data.substr(i, v));
-        sub += '\x20';  // key: field 4 (remove_extra_whitespaces), wire type 0
-        sub += '\x00';  // false
+        read_normalizer(sub, info);
+        sub += std::string("\x20\x00", 2);  // field 4 (remove_extra_whitespaces) = false
+        sub += std::string("\x18\x00", 2);  // field 3 (add_dummy_prefix) = false
         write_varint(out, key);
         write_varint(out, sub.size());
         out += sub;
@@ -82,7 +113,7 @@ std::string keep_whitespace(std::string_view data) {
 class SentencePieceTokenizer final : public Tokenizer {
  public:
   SentencePieceTokenizer(const std::string& serialized, const std::string& path) {
-    const std::string patched = keep_whitespace(serialized);
+    const std::string patched = patch_normalizer(serialized, norm_);
     const auto st = sp_.LoadFromSerializedProto(patched.empty() ? std::string_view(serialized) : patched);
     if (!st.ok())
       throw Error(ErrorCode::format, path, "ModelProto",
@@ -94,6 +125,16 @@ class SentencePieceTokenizer final : public Tokenizer {
     add_bos_ = bos_id_ >= 0;
     for (int32_t id = 0; id < n_; ++id)
       if (sp_.IsControl(id) && !sp_.IdToPiece(id).empty()) specials_.emplace_back(sp_.IdToPiece(id), id);
+    // Cutting the text before a space that follows a non-space character is exact when no
+    // piece can span that point: "▁" may only appear in a piece's leading run (Llama-2 has
+    // "▁▁▁▁" but no "a▁"), and the normalizer must not rewrite text across it.
+    chunkable_ = norm_.identity;
+    for (int32_t id = 0; id < n_ && chunkable_; ++id) {
+      const std::string& p = sp_.IdToPiece(id);
+      size_t k = 0;
+      while (p.compare(k, 3, "\xE2\x96\x81") == 0) k += 3;
+      if (p.find("\xE2\x96\x81", k) != std::string::npos || p.find(' ', k) != std::string::npos) chunkable_ = false;
+    }
     // Longest first so "</s>" wins over a shorter prefix.
     std::sort(specials_.begin(), specials_.end(),
               [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
@@ -123,12 +164,30 @@ class SentencePieceTokenizer final : public Tokenizer {
 
   void encode_plain(std::string_view text, std::vector<int32_t>& out) const {
     if (text.empty()) return;
-    std::vector<int> ids;
     // libsentencepiece replaces invalid UTF-8 by U+FFFD itself; sanitizing first makes that
     // explicit and independent of the library version.
-    const auto st = is_valid_utf8(text) ? sp_.Encode(text, &ids) : sp_.Encode(sanitize_utf8(text), &ids);
-    if (!st.ok()) throw Error(ErrorCode::internal, "", "encode", "sentencepiece: " + st.ToString());
-    out.insert(out.end(), ids.begin(), ids.end());
+    std::string buf;
+    if (norm_.add_dummy_prefix) buf += ' ';
+    if (is_valid_utf8(text))
+      buf.append(text);
+    else
+      buf += sanitize_utf8(text);
+    // libsentencepiece's BPE is slow on one huge string (seconds for 1 MB); chunks of ~1 KB cut
+    // at word starts give the same ids (see chunkable_) in a fraction of the time.
+    constexpr size_t kChunk = 1024;
+    std::vector<int> ids;
+    size_t start = 0;
+    while (start < buf.size()) {
+      size_t end = buf.size();
+      if (chunkable_ && buf.size() - start > kChunk) {
+        end = start + kChunk;
+        while (end < buf.size() && !(buf[end] == ' ' && buf[end - 1] != ' ')) ++end;
+      }
+      const auto st = sp_.Encode(std::string_view(buf).substr(start, end - start), &ids);
+      if (!st.ok()) throw Error(ErrorCode::internal, "", "encode", "sentencepiece: " + st.ToString());
+      out.insert(out.end(), ids.begin(), ids.end());
+      start = end;
+    }
   }
 
   std::string decode(const std::vector<int32_t>& ids) const override {
@@ -141,8 +200,12 @@ class SentencePieceTokenizer final : public Tokenizer {
       std::string part;
       const auto st = sp_.Decode(run, &part);
       if (!st.ok()) throw Error(ErrorCode::internal, "", "decode", "sentencepiece: " + st.ToString());
-      // libsentencepiece strips the dummy-prefix space of every run: that mirrors encode(),
-      // which gives every text segment between control pieces its own dummy prefix.
+      // Drop the dummy-prefix space of every run (the proto's flag is off, see
+      // patch_normalizer): that mirrors encode(), which gives every text segment between
+      // control pieces its own dummy prefix.
+      if (norm_.add_dummy_prefix && !part.empty() && part[0] == ' ' &&
+          sp_.IdToPiece(run[0]).rfind("\xE2\x96\x81", 0) == 0)
+        part.erase(0, 1);
       out += part;
       run.clear();
     };
@@ -179,7 +242,7 @@ class SentencePieceTokenizer final : public Tokenizer {
       }
     }
     // The decoder drops the dummy-prefix space of the first piece of the text.
-    if (at_text_start && !out.empty() && out[0] == ' ') out.erase(0, 1);
+    if (at_text_start && norm_.add_dummy_prefix && !out.empty() && out[0] == ' ') out.erase(0, 1);
     return out;
   }
 
@@ -200,6 +263,8 @@ class SentencePieceTokenizer final : public Tokenizer {
   int32_t n_ = 0;
   std::vector<std::pair<std::string, int32_t>> specials_;
   std::array<bool, 256> first_byte_{};
+  NormalizerInfo norm_;
+  bool chunkable_ = false;
 };
 
 }  // namespace

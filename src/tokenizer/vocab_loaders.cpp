@@ -49,6 +49,8 @@ BpeSpec spec_from_gguf(const GgufFile& g) {
   if (const int32_t e = id_key("tokenizer.ggml.eot_token_id"); e >= 0 && (spec.eos_ids.empty() || e != spec.eos_ids[0]))
     spec.eos_ids.push_back(e);
   spec.unk_id = id_key("tokenizer.ggml.unknown_token_id");
+  for (size_t i = 0; i < n && spec.unk_id < 0; ++i)  // no key: the token typed "unknown"
+    if (spec.types[i] == TokenType::unknown) spec.unk_id = static_cast<int32_t>(i);
 
   if (model == "llama") {
     spec.flavour = BpeFlavour::spm;

@@ -43,3 +43,16 @@ TEST(GgufVocab, Phi3) {
   EXPECT_TRUE(tok->is_eos(32000));
   EXPECT_EQ(count_matches(*tok, "ggml-vocab-phi-3.gguf", true), 46);
 }
+
+// Our score-based SPM engine (GGUF vocab) against libsentencepiece (Llama-2 tokenizer.model) on
+// real text: two independent implementations of the same vocabulary must agree id for id.
+TEST(GgufVocab, LlamaSpmEqualsSentencePieceOnRealText) {
+  const auto gg = Tokenizer::load_file(shared_path("models/tokenizers/ggml-vocab-llama-spm.gguf"));
+  const auto sp = Tokenizer::load_file(shared_path("models/tokenizers/llama2-tokenizer.model"));
+  for (const char* f : {"data/wikitext2-test.txt", "data/war-and-peace.txt"}) {
+    const std::string text = awqx_test::slurp(shared_path(f)).substr(0, 200000);
+    const auto a = gg->encode(text, true), b = sp->encode(text, true);
+    EXPECT_EQ(a.size(), b.size()) << f;
+    EXPECT_TRUE(a == b) << f;
+  }
+}

@@ -62,3 +62,16 @@ TEST(TokenizerRoundTrip, ByteLevelInvalidUtf8IsExact) {
   const std::string bad = std::string("ab \xff\xfe cd \xc3(\x80 \xe2\x82 end\xf0", 22);
   EXPECT_EQ(tok->decode(tok->encode(bad, false)), bad);
 }
+
+// Long runs of one character class must still split like the reference regex would (a too
+// small PCRE2 JIT stack would silently give up and glue the rest of the text together).
+TEST(TokenizerRoundTrip, LongWhitespaceRunsSplitNormally) {
+  const auto tok = Tokenizer::load_file(shared_path("models/tokenizers/llama3/tokenizer.model"));
+  const std::string tail = " hello world";
+  const auto tail_ids = tok->encode(tail, false);
+  const std::string text = std::string(200000, ' ') + "\n" + tail;
+  const auto ids = tok->encode(text, false);
+  EXPECT_EQ(tok->decode(ids), text);
+  ASSERT_GE(ids.size(), tail_ids.size());
+  EXPECT_EQ(std::vector<int32_t>(ids.end() - tail_ids.size(), ids.end()), tail_ids);
+}
