@@ -18,7 +18,7 @@ struct QuantizeOptions {
   bool duo_scaling = true;
   bool apply_clip = true;
   int n_grid = 20;
-  std::vector<std::string> modules_to_not_convert;  // substrings or globs of linear names
+  std::vector<std::string> modules_to_not_convert;  // substrings, or globs matching a name's suffix
   std::vector<std::string> calib_files;             // .txt / .jsonl / .jsonl.zst / "pileval"
   std::vector<std::string> calib_texts;
   std::string calib_dir;               // where "pileval" is looked up (else $AWQX_CALIB_DIR)

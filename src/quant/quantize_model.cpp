@@ -43,8 +43,10 @@ using quant::kNumLin;
 bool excluded(const std::string& name, const std::vector<std::string>& pats) {
   for (const auto& p : pats) {
     if (p.empty()) continue;
-    if (p.find_first_of("*?[") != std::string::npos ? fnmatch(p.c_str(), name.c_str(), 0) == 0
-                                                      : name.find(p) != std::string::npos)
+    // Plain names match as substrings (AutoAWQ); globs match the whole name or a suffix of it.
+    if (p.find_first_of("*?[") != std::string::npos
+            ? fnmatch(p.c_str(), name.c_str(), 0) == 0 || fnmatch(("*" + p).c_str(), name.c_str(), 0) == 0
+            : name.find(p) != std::string::npos)
       return true;
   }
   return false;
