@@ -75,12 +75,17 @@ void run_gemv(const PackedQ4& p, const float* x, int64_t m, float* y) {
 }
 
 constexpr KernelEntry kAvx2Kernels[] = {
-    {"gemv_f32_q4g_avx2", Op::both, PackedFormat::q4r16x8, Isa::avx2, "avx2", 10, supported_q4r, pack_q4r16x8,
+    {"gemv_f32_q4g_avx2", Op::gemv, PackedFormat::q4r16x8, Isa::avx2, "avx2", 10, supported_q4r, pack_q4r16x8,
      run_gemv},
 };
 
 }  // namespace
 
-void register_avx2_kernels(Registry& r) { r.add(kAvx2Kernels, std::size(kAvx2Kernels)); }
+extern const KernelEntry kAvx2GemmEntry;  // gemm_q4g_avx2.cpp
+
+void register_avx2_kernels(Registry& r) {
+  r.add(kAvx2Kernels, std::size(kAvx2Kernels));
+  r.add(&kAvx2GemmEntry, 1);
+}
 
 }  // namespace awqx::kernels

@@ -68,12 +68,17 @@ void run_gemv(const PackedQ4& p, const float* x, int64_t m, float* y) {
 }
 
 constexpr KernelEntry kAvx512Kernels[] = {
-    {"gemv_f32_q4g_avx512", Op::both, PackedFormat::q4r16x8, Isa::avx512, "avx512", 20, supported_q4r, pack_q4r16x8,
+    {"gemv_f32_q4g_avx512", Op::gemv, PackedFormat::q4r16x8, Isa::avx512, "avx512", 20, supported_q4r, pack_q4r16x8,
      run_gemv},
 };
 
 }  // namespace
 
-void register_avx512_kernels(Registry& r) { r.add(kAvx512Kernels, std::size(kAvx512Kernels)); }
+extern const KernelEntry kAvx512GemmEntry;  // gemm_q4g_avx512.cpp
+
+void register_avx512_kernels(Registry& r) {
+  r.add(kAvx512Kernels, std::size(kAvx512Kernels));
+  r.add(&kAvx512GemmEntry, 1);
+}
 
 }  // namespace awqx::kernels

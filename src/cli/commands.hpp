@@ -11,4 +11,8 @@ struct RunFlags {
 void add_run_flags(CLI::App* cmd, RunFlags& f);
 void apply_run_flags(const RunFlags& f);  // sets thread count and forced kernel
 void add_kernels_command(CLI::App& app);  // awqx kernels (cmd_kernels.cpp)
+void add_generate_command(CLI::App& app);  // awqx generate (cmd_generate.cpp)
+void add_ppl_command(CLI::App& app);       // awqx ppl (cmd_ppl.cpp)
+void add_convert_command(CLI::App& app);   // awqx convert (cmd_convert.cpp)
+void add_inspect_command(CLI::App& app);  // awqx inspect DIR (cmd_inspect.cpp)
 }  // namespace awqx::cli

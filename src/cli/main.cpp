@@ -21,6 +21,10 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "awqx 0.1.0");
   awqx::cli::add_kernels_command(app);
+  awqx::cli::add_generate_command(app);
+  awqx::cli::add_ppl_command(app);
+  awqx::cli::add_convert_command(app);
+  awqx::cli::add_inspect_command(app);
   // Unknown first word: with verbs registered CLI11 only says "A subcommand is required"; name it.
   if (argc > 1 && argv[1][0] != '-') {
     bool known = false;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cfloat>
 #include <climits>
 
 #include "awqx/error.hpp"
@@ -38,7 +39,11 @@ float get_float(const json& j, const char* key, const std::string& file, float d
   const json* v = find(j, key);
   if (!v) return def;
   if (!v->is_number()) throw Error::mismatch(ErrorCode::format, file, key, "a number", v->dump());
-  return static_cast<float>(v->get<double>());
+  const double d = v->get<double>();
+  // double -> float outside float's range is undefined behaviour: reject before converting.
+  if (!std::isfinite(d) || std::fabs(d) > static_cast<double>(FLT_MAX))
+    throw Error::mismatch(ErrorCode::format, file, key, "a finite 32-bit float", v->dump());
+  return static_cast<float>(d);
 }
 
 bool get_bool(const json& j, const char* key, const std::string& file, bool def) {

@@ -9,6 +9,7 @@
 #include "awqx/fileutil.hpp"
 #include "awqx/safetensors.hpp"
 #include "io/mapped_file.hpp"
+#include "io/safetensors_index.hpp"
 
 namespace awqx {
 
@@ -167,6 +168,26 @@ bool ends_with(const std::string& s, const std::string& suf) {
 }
 }  // namespace
 
+std::map<std::string, std::string> parse_safetensors_index(const std::string& text, const std::string& index) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded()) throw Error::mismatch(ErrorCode::format, index, "", "valid JSON", "malformed JSON");
+  if (!j.is_object()) throw Error::mismatch(ErrorCode::format, index, "", "a JSON object", j.type_name());
+  auto wm = j.find("weight_map");
+  if (wm == j.end() || !wm->is_object())
+    throw Error::mismatch(ErrorCode::format, index, "weight_map", "an object", wm == j.end() ? "none" : wm->type_name());
+  std::map<std::string, std::string> out;
+  for (auto it = wm->begin(); it != wm->end(); ++it) {
+    if (!it.value().is_string())
+      throw Error::mismatch(ErrorCode::format, index, it.key(), "a shard file name", it.value().type_name());
+    const std::string fn = it.value().get<std::string>();
+    // Shards live beside the index: a name with a path separator could reach any file.
+    if (fn.empty() || fn.find('/') != std::string::npos || fn == "." || fn == "..")
+      throw Error::mismatch(ErrorCode::format, index, it.key(), "a file name in the model directory", "\"" + fn + "\"");
+    out[it.key()] = fn;
+  }
+  return out;
+}
+
 TensorStore TensorStore::open_dir(const std::string& dir) {
   if (!dir_exists(dir)) throw Error::mismatch(ErrorCode::io, dir, "", "a model directory", "no such directory");
   TensorStore s;
@@ -174,27 +195,14 @@ TensorStore TensorStore::open_dir(const std::string& dir) {
   const std::string index = path_join(dir, "model.safetensors.index.json");
   if (file_exists(index)) {
     s.index_path_ = index;
-    nlohmann::json j = nlohmann::json::parse(read_file(index), nullptr, false);
-    if (j.is_discarded()) throw Error::mismatch(ErrorCode::format, index, "", "valid JSON", "malformed JSON");
-    if (!j.is_object()) throw Error::mismatch(ErrorCode::format, index, "", "a JSON object", j.type_name());
-    auto wm = j.find("weight_map");
-    if (wm == j.end() || !wm->is_object())
-      throw Error::mismatch(ErrorCode::format, index, "weight_map", "an object", wm == j.end() ? "none" : wm->type_name());
     std::map<std::string, bool> checked;
-    for (auto it = wm->begin(); it != wm->end(); ++it) {
-      if (!it.value().is_string())
-        throw Error::mismatch(ErrorCode::format, index, it.key(), "a shard file name", it.value().type_name());
-      const std::string fn = it.value().get<std::string>();
-      // Shards live beside the index: a name with a path separator could reach any file.
-      if (fn.empty() || fn.find('/') != std::string::npos || fn == "." || fn == "..")
-        throw Error::mismatch(ErrorCode::format, index, it.key(), "a file name in the model directory", "\"" + fn + "\"");
+    for (const auto& [tensor, fn] : parse_safetensors_index(read_file(index), index)) {
       const std::string p = path_join(dir, fn);
       if (!checked.count(p)) {
-        if (!file_exists(p))
-          throw Error::mismatch(ErrorCode::io, index, it.key(), "shard file " + p, "no such file");
+        if (!file_exists(p)) throw Error::mismatch(ErrorCode::io, index, tensor, "shard file " + p, "no such file");
         checked[p] = true;
       }
-      s.weight_map_[it.key()] = p;
+      s.weight_map_[tensor] = p;
     }
     return s;
   }

@@ -16,6 +16,18 @@ inline float rms_inv(const float* x, int64_t d, float eps) {
   for (int64_t i = 0; i < d; ++i) ss += static_cast<double>(x[i]) * x[i];
   return static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(d) + eps));
 }
+// Dot product with 8 independent partial sums: the compiler vectorizes this without
+// -ffast-math (a single accumulator is a serial dependency it may not reorder). The summation
+// order is fixed, so results do not depend on threads.
+inline float dot_f32(const float* a, const float* b, int n) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) acc[j] += a[i + j] * b[i + j];
+  float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
 }  // namespace
 
 void rmsnorm(const float* x, const float* w, float* y, int64_t m, int64_t d, float eps) {
@@ -110,7 +122,9 @@ void attention(const float* q, int64_t m, int64_t q_stride, const float* k_cache
   parallel_for(0, m * n_heads, 1, [&](int64_t b, int64_t e) {
     // Per-thread score buffer, reused across calls: no allocation per token once warm.
     thread_local std::vector<float> scores;
-    if (static_cast<int64_t>(scores.size()) < total) scores.resize(static_cast<size_t>(total));
+    // Grow geometrically (at least 4096) so a decode loop reallocates O(log n) times at most.
+    if (static_cast<int64_t>(scores.size()) < total)
+      scores.resize(std::max<size_t>({static_cast<size_t>(total), 2 * scores.size(), 4096}));
     for (int64_t t = b; t < e; ++t) {
       const int64_t i = t / n_heads;
       const int h = static_cast<int>(t % n_heads);
@@ -120,9 +134,7 @@ void attention(const float* q, int64_t m, int64_t q_stride, const float* k_cache
       float mx = -INFINITY;
       for (int64_t p = 0; p < n_keys; ++p) {
         const float* kp = k_cache + p * kv_stride + static_cast<int64_t>(kvh) * head_dim;
-        float dot = 0.f;
-        for (int d = 0; d < head_dim; ++d) dot += qh[d] * kp[d];
-        scores[p] = dot * scale;
+        scores[p] = dot_f32(qh, kp, head_dim) * scale;
         mx = std::max(mx, scores[p]);
       }
       float sum = 0.f;

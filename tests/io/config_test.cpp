@@ -184,3 +184,9 @@ TEST(QuantConfigTest, Rejections) {
   bad(R"({"quant_method":"awq","zero_point":"yes"})", ErrorCode::format, "zero_point");
   bad(R"([1])", ErrorCode::format, "quantization_config");
 }
+
+TEST(Config, FloatOutOfRange) {
+  auto j = nlohmann::json::parse(kLlama);
+  j["rope_theta"] = 1e300;  // would be UB to narrow to float
+  expect_error([&] { ModelConfig::parse(j.dump(), "c.json"); }, ErrorCode::format, "rope_theta");
+}

@@ -1,0 +1,68 @@
+// Llama-family causal LM (Llama-2/3, Mistral, Qwen2) for CPU inference, FP or AutoAWQ int4.
+//
+// Weights: FP linears stay as views of the memory-mapped safetensors (bf16 stays bf16); AWQ
+// linears (config.json quantization_config, tensors <prefix>.qweight/qzeros/scales) are unpacked
+// once and repacked by the kernel registry. A linear whose .qweight is absent stays FP, which is
+// how modules_to_not_convert layers load.
+// Fusion (fuse_layers, AutoAWQ's name): q/k/v become one linear (concatenated along n), gate/up
+// one linear followed by a fused SiLU·mul; RoPE runs in place on the fused QKV output.
+// Memory: the KV cache [layers][max_seq_len][n_kv_heads·head_dim] (fp32) and every activation
+// buffer are allocated once at load; forward() does not allocate. Prompts longer than the
+// internal chunk (kChunk tokens) are processed chunk by chunk.
+// Thread-compatibility: one Model is used by one thread at a time; it parallelizes internally.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "awqx/config.hpp"
+
+namespace awqx {
+
+struct LoadOptions {
+  std::string backend;      // "" = registry's choice; else a kernel name forced for every int4 linear
+  bool fuse_layers = true;  // fused QKV and gate/up (AutoAWQ fuse_layers)
+  // KV-cache capacity in tokens. 0 = config max_position_embeddings, capped so the cache takes at
+  // most a quarter of physical memory. A larger value than the config's is allowed (e.g. ppl at a
+  // context longer than the trained one).
+  int64_t max_seq_len = 0;
+};
+
+class Model {
+ public:
+  // Loads config.json + safetensors from dir. Throws Error{io} (missing files),
+  // Error{unsupported_model} (architecture), Error{format|shape|dtype} naming file and tensor,
+  // Error{unsupported_hardware} (forced backend unavailable), Error{invalid_argument}
+  // (max_seq_len < 0).
+  static std::unique_ptr<Model> load(const std::string& dir, const LoadOptions& opts = {});
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const ModelConfig& config() const noexcept;
+  int64_t vocab_size() const noexcept;
+  int64_t max_seq_len() const noexcept;  // KV-cache capacity in tokens
+  int64_t chunk_size() const noexcept;   // tokens per internal batch (prefill GEMM m)
+
+  void reset() noexcept;           // empties the KV cache (n_past = 0)
+  int64_t n_past() const noexcept;  // tokens already in the KV cache
+
+  // Appends m >= 1 tokens at positions n_past..n_past+m-1 and advances n_past.
+  // logits: [m][vocab] fp32 when all_logits, else [vocab] for the last token only.
+  // Throws Error{invalid_argument} when a token id is outside [0, vocab) or when
+  // n_past + m > max_seq_len() (KV cache full); nothing is changed in that case.
+  void forward(const int32_t* tokens, int64_t m, float* logits, bool all_logits);
+
+  size_t weight_bytes() const noexcept;  // weight bytes read per decoded token (linears + lm_head)
+  size_t kv_cache_bytes() const noexcept;
+  std::string describe() const;          // multi-line: architecture, shapes, kernels per linear
+
+  struct Impl;
+
+ private:
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace awqx

@@ -1,0 +1,52 @@
+// AutoAWQ int4 linears: <prefix>.qweight / .qzeros / .scales (+ .bias) → Q4Weights through the
+// quantizer's unpacker (awq_format.hpp), which validates shapes against the grouping.
+#include <fmt/format.h>
+
+#include "awqx/error.hpp"
+#include "model/linear_source.hpp"
+
+#if __has_include("awqx/awq_format.hpp")
+#include "awqx/awq_format.hpp"
+#define AWQX_HAVE_AWQ_FORMAT 1
+#endif
+
+namespace awqx {
+
+LinearSource read_awq_linear(const LinearLoader& ld, const std::string& prefix, int64_t n, int64_t k, bool has_bias) {
+#ifdef AWQX_HAVE_AWQ_FORMAT
+  const QuantConfig& q = ld.cfg.quant;
+  if (q.bits != 4)
+    throw Error::mismatch(ErrorCode::unsupported_model, ld.store.dir() + "/config.json", "quantization_config.w_bit",
+                          "4", std::to_string(q.bits));
+  LinearSource s;
+  s.name = prefix;
+  s.n = n;
+  s.k = k;
+  s.is_q4 = true;
+  const TensorView qw = ld.store.get(prefix + ".qweight");
+  TensorView qz;  // optional: symmetric checkpoints may omit it (zero 8)
+  const bool with_zeros = ld.store.has(prefix + ".qzeros");
+  if (with_zeros) qz = ld.store.get(prefix + ".qzeros");
+  const TensorView sc = ld.store.get(prefix + ".scales");
+  TensorView bias;
+  const bool with_bias = has_bias || ld.store.has(prefix + ".bias");
+  if (with_bias) bias = ld.store.get(prefix + ".bias");
+  const int group = q.group_size > 0 ? q.group_size : static_cast<int>(k);
+  if (q.version == "gemv")
+    s.q4 = awq_unpack_gemv(qw, with_zeros ? &qz : nullptr, sc, with_bias ? &bias : nullptr, group, q.zero_point, qw.file, prefix);
+  else
+    s.q4 = awq_unpack_gemm(qw, with_zeros ? &qz : nullptr, sc, with_bias ? &bias : nullptr, group, q.zero_point, qw.file, prefix);
+  if (s.q4.n != n || s.q4.k != k)
+    throw Error::mismatch(ErrorCode::shape, qw.file, prefix + ".qweight", fmt::format("a [{} x {}] (n x k) layer", n, k),
+                          fmt::format("[{} x {}]", s.q4.n, s.q4.k));
+  return s;
+#else
+  (void)n;
+  (void)k;
+  (void)has_bias;
+  throw Error(ErrorCode::unsupported_model, ld.store.dir(), prefix + ".qweight",
+              "expected an FP checkpoint, found AWQ int4 tensors (this build has no AWQ unpacker)");
+#endif
+}
+
+}  // namespace awqx
