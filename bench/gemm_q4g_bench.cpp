@@ -72,6 +72,7 @@ int main(int argc, char** argv) {
       for (const auto& e : awqx::kernels::registry().entries()) {
         if (std::string(e.family) == "ref") continue;  // minutes per iteration at these sizes
         if (!awqx::kernels::why_unsupported(e, awqx::cpu_info(), p).empty()) continue;
+        if (e.op == awqx::kernels::Op::gemv) continue;  // benchmarked in the other program
         benchmark::RegisterBenchmark((std::string(e.name) + tag + "/g128").c_str(), bench_kernel, &e, s, m)
             ->Unit(benchmark::kMillisecond)->UseRealTime();
       }

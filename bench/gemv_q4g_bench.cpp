@@ -82,6 +82,7 @@ int main(int argc, char** argv) {
     awqx::kernels::Problem p{1, s.n, s.k, 128, true};
     for (const auto& e : awqx::kernels::registry().entries()) {
       if (!awqx::kernels::why_unsupported(e, awqx::cpu_info(), p).empty()) continue;
+      if (e.op == awqx::kernels::Op::gemm) continue;  // benchmarked in the other program
       if (std::string(e.family) == "ref" && s.n * s.k > 4096 * 4096) continue;  // minutes per run
       benchmark::RegisterBenchmark((std::string(e.name) + "/" + s.label + "/g128").c_str(), bench_kernel, &e, s, 128)
           ->Unit(benchmark::kMicrosecond)->UseRealTime();

@@ -31,6 +31,30 @@ bool bf16_matmul_available() {
   return ok;
 }
 
+// Row r of W dequantized to bf16 (or f32). A 16-entry table per group, lut[q] = (q − z)·s
+// (rounded to bf16 exactly as f32_to_bf16 would), turns each packed byte into two outputs
+// with two lookups: cheap enough to redo per call.
+void dequant_row(const Q4Weights& w, int64_t r, void* out, bool bf16) {
+  const int64_t k = w.k, gs = w.group_size;
+  const uint8_t* q = w.qdata.data() + r * (k / 2);
+  for (int64_t g = 0; g < w.groups(); ++g) {
+    const float s = w.scales[static_cast<size_t>(r * w.groups() + g)];
+    const float z = w.zeros[static_cast<size_t>(r * w.groups() + g)];
+    float lut[16];
+    for (int v = 0; v < 16; ++v) lut[v] = (static_cast<float>(v) - z) * s;
+    const uint8_t* qg = q + g * gs / 2;
+    if (bf16) {
+      uint16_t lb[16];
+      for (int v = 0; v < 16; ++v) lb[v] = f32_to_bf16(lut[v]);
+      uint32_t* o = static_cast<uint32_t*>(out) + g * gs / 2;
+      for (int64_t j = 0; j < gs / 2; ++j) o[j] = lb[qg[j] & 15] | static_cast<uint32_t>(lb[qg[j] >> 4]) << 16;
+    } else {
+      float* o = static_cast<float*>(out) + g * gs;
+      for (int64_t j = 0; j < gs / 2; ++j) o[2 * j] = lut[qg[j] & 15], o[2 * j + 1] = lut[qg[j] >> 4];
+    }
+  }
+}
+
 // Primitive cache keyed by (m, panel rows); lives in PackedQ4::aux.
 struct Cache {
   std::mutex mu;
@@ -61,14 +85,9 @@ void run_onednn(const PackedQ4& p, const float* x, int64_t m, float* y) {
   for (int64_t r0 = 0; r0 < n; r0 += kNb) {
     const int64_t nb = std::min(kNb, n - r0);
     parallel_for(0, nb, 16, [&](int64_t a, int64_t b) {
-      for (int64_t r = a; r < b; ++r)
-        for (int64_t c = 0; c < k; ++c) {
-          const float v = w.dequant(r0 + r, c);
-          if (bf16)
-            wb[static_cast<size_t>(r * k + c)] = f32_to_bf16(v);
-          else
-            wf[static_cast<size_t>(r * k + c)] = v;
-        }
+      for (int64_t r = a; r < b; ++r) dequant_row(w, r0 + r, bf16 ? static_cast<void*>(&wb[static_cast<size_t>(r * k)])
+                                                                  : static_cast<void*>(&wf[static_cast<size_t>(r * k)]),
+                                                  bf16);
     });
     const DnnlMatmul* mm;
     {

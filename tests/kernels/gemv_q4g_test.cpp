@@ -116,33 +116,55 @@ class Q4KernelTest : public ::testing::TestWithParam<std::string> {
   }
 };
 
+// Weights, activations, oracle and bounds per case, built once and shared by every kernel.
+struct CaseData {
+  Case c;
+  uint32_t seed;
+  awqx::Q4Weights w;
+  std::vector<float> x;
+  std::vector<double> yref;
+  Bounds b;
+};
+
+const std::vector<CaseData>& case_data() {
+  static const std::vector<CaseData> data = [] {
+    std::vector<CaseData> v;
+    uint32_t seed = 1234;
+    for (const Case& c : cases()) {
+      ++seed;
+      CaseData d{c, seed, awqx_test::make_q4(c.n, c.k, c.g, c.zp, c.fill, seed, c.bias), {}, {}, {}};
+      d.x = awqx_test::make_x(c.ms.back(), c.k, seed * 7);
+      d.yref = awqx_test::oracle(d.w, d.x, c.ms.back());
+      d.b = bounds(d.w, d.x, c.ms.back());
+      v.push_back(std::move(d));
+    }
+    return v;
+  }();
+  return data;
+}
+
 TEST_P(Q4KernelTest, MatchesOracle) {
   const KernelEntry& e = entry();
   const std::string skip = why(awqx::Q4Weights::empty(16, 256, 128, true), 1);
   if (!skip.empty()) GTEST_SKIP() << e.name << ": " << skip;
-  uint32_t seed = 1234;
   int checked = 0;
-  for (const Case& c : cases()) {
-    ++seed;
-    const awqx::Q4Weights w = awqx_test::make_q4(c.n, c.k, c.g, c.zp, c.fill, seed, c.bias);
+  for (const CaseData& d : case_data()) {
+    const Case& c = d.c;
+    const awqx::Q4Weights& w = d.w;
     if (!why(w, 1).empty()) continue;
     const auto packed = e.pack(w);
     awqx::kernels::check_packed(e, packed);
-    const int64_t mmax = c.ms.back();
-    const std::vector<float> x = awqx_test::make_x(mmax, c.k, seed * 7);
-    const std::vector<double> yref = awqx_test::oracle(w, x, mmax);
-    const Bounds b = bounds(w, x, mmax);
     for (int64_t m : c.ms) {
       std::vector<float> y(static_cast<size_t>(m * c.n), std::nanf(""));
-      e.run(packed, x.data(), m, y.data());
+      e.run(packed, d.x.data(), m, y.data());
       int bad = 0;
       for (size_t i = 0; i < y.size(); ++i) {
-        const double tol = tolerance(e, w, yref[i], b.a[i], b.vnni[i]);
-        if (!(std::fabs(y[i] - yref[i]) <= tol) && bad++ < 3)
+        const double tol = tolerance(e, w, d.yref[i], d.b.a[i], d.b.vnni[i]);
+        if (!(std::fabs(y[i] - d.yref[i]) <= tol) && bad++ < 3)
           ADD_FAILURE() << fmt::format("{}: m={} n={} k={} g={} zp={} fill={} bias={} seed={}: y[{}][{}] = {} "
                                        "expected {} (tol {:.3g})",
-                                       e.name, m, c.n, c.k, c.g, c.zp, awqx_test::fill_name(c.fill), c.bias, seed,
-                                       int64_t(i) / c.n, int64_t(i) % c.n, y[i], yref[i], tol);
+                                       e.name, m, c.n, c.k, c.g, c.zp, awqx_test::fill_name(c.fill), c.bias, d.seed,
+                                       int64_t(i) / c.n, int64_t(i) % c.n, y[i], d.yref[i], tol);
       }
       ++checked;
     }

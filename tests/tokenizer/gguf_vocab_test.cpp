@@ -17,7 +17,9 @@ int count_matches(const Tokenizer& tok, const std::string& stem, bool check_deco
     const auto ids = tok.encode(c.text, false);  // llama.cpp's test adds no BOS
     EXPECT_EQ(ids, c.ids) << stem << " input '" << c.text << "' got " << awqx_test::ids_str(ids);
     ok += ids == c.ids;
-    if (check_decode) EXPECT_EQ(tok.decode(ids), c.text);
+    if (check_decode) {
+      EXPECT_EQ(tok.decode(ids), c.text);
+    }
   }
   return ok;
 }
