@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(g++ cmake make pkg-config git libomp-dev libdnnl-dev libhwloc-dev nlohmann-json3-dev libfmt-dev
       libcli11-dev libsentencepiece-dev libpcre2-dev libzstd-dev zstd libgtest-dev libgmock-dev
-      libbenchmark-dev clang-14 libclang-rt-14-dev gnuplot-nox python3 python3-numpy)
+      libbenchmark-dev ccache clang-14 libclang-rt-14-dev gnuplot-nox python3 python3-numpy)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0
