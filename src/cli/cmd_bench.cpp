@@ -27,13 +27,12 @@ void add_bench_command(CLI::App& app) {
   auto f = std::make_shared<BenchFlags>();
   CLI::App* cmd = app.add_subcommand("bench", "prefill/decode tokens/s of a model vs. the memory-bandwidth bound");
   cmd->add_option("--model", f->model, "model folder (HF, AutoAWQ, or awqx make-model)")->required();
-  cmd->add_option("--prompt-tokens", f->opt.prompt_tokens, "prompt length (random ids)")->check(CLI::PositiveNumber);
-  cmd->add_option("--gen-tokens", f->opt.gen_tokens, "greedy decode steps per repeat")->check(CLI::PositiveNumber);
-  cmd->add_option("--repeats", f->opt.repeats, "timed repeats")->check(CLI::PositiveNumber);
-  cmd->add_option("--warmup", f->opt.warmup, "untimed repeats first")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--prompt-tokens", f->opt.prompt_tokens, "prompt length (random ids)");
+  cmd->add_option("--gen-tokens", f->opt.gen_tokens, "greedy decode steps per repeat");
+  cmd->add_option("--repeats", f->opt.repeats, "timed repeats");
+  cmd->add_option("--warmup", f->opt.warmup, "untimed repeats first");
   cmd->add_option("--backend", f->opt.backend, "force a kernel by name (see `awqx kernels`)");
-  cmd->add_option("--threads", f->opt.threads, "worker threads (default: physical cores)")
-      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--threads", f->opt.threads, "worker threads (default: physical cores)");
   cmd->add_flag("--no-fuse", f->no_fuse, "keep q/k/v and gate/up as separate linears");
   cmd->add_option("--seed", f->opt.seed, "seed of the random prompt ids");
   cmd->add_option("--json", f->opt.json_path, "also write the results as JSON (atomically)");

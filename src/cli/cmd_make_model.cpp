@@ -39,10 +39,9 @@ void add_make_model_command(CLI::App& app) {
   cmd->add_flag("--quantized", f->opt.quantized, "write an AutoAWQ GEMM int4 checkpoint instead of bf16");
   cmd->add_option("--group-size", f->opt.group_size, "int4 group size (-1 = whole in_features)");
   cmd->add_option("--seed", f->opt.seed, "random seed");
-  cmd->add_option("--layers", f->opt.layers, "override the layer count (0 = the shape's own)")
-      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--layers", f->opt.layers, "override the layer count (0 = the shape's own)");
   cmd->add_flag("--overwrite", f->opt.overwrite, "replace an existing --out folder");
-  cmd->add_option("--threads", f->threads, "worker threads (default: physical cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--threads", f->threads, "worker threads (default: physical cores)");
   cmd->callback([f] { run_make_model(*f); });
 }
 
