@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   awqx::cli::add_convert_command(app);
   awqx::cli::add_inspect_command(app);
   awqx::cli::add_quantize_command(app);
+  awqx::cli::add_bench_kernels_command(app);
   awqx::cli::add_make_model_command(app);
   awqx::cli::add_bench_command(app);
   // Unknown first word: with verbs registered CLI11 only says "A subcommand is required"; name it.

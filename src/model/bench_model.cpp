@@ -20,7 +20,7 @@
 #include "awqx/model.hpp"
 #include "awqx/parallel.hpp"
 #include "awqx/quantize.hpp"
-#include "../../bench/bench_common.hpp"  // read-bandwidth probe; moves to awqx/roofline.hpp
+#include "awqx/roofline.hpp"
 
 namespace awqx {
 namespace {
@@ -38,9 +38,6 @@ BenchStat stat_of(std::vector<double> v) {
   s.median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
   return s;
 }
-
-// The one bandwidth probe of the project (streaming read with all threads), GB/s.
-double read_bandwidth_gbs() { return awqx_bench::measure_read_bandwidth() / 1e9; }
 
 void check_opts(const BenchOptions& o) {
   auto bad = [](const char* flag, const std::string& want, auto v) {
@@ -115,7 +112,7 @@ BenchResult bench_model(const std::string& dir, const BenchOptions& opts, const 
   }
   // Bandwidth after the warmup (the weights are paged in) and before the timed runs, with the
   // same thread count, so bound and measurement see the same machine state.
-  r.read_bandwidth_gbs = read_bandwidth_gbs();
+  r.read_bandwidth_gbs = measure_read_bandwidth_gbs();
   say(fmt::format("read bandwidth: {:.2f} GB/s ({} threads)", r.read_bandwidth_gbs, r.threads));
   for (int i = 0; i < opts.repeats; ++i) {
     double p = 0, d = 0;
