@@ -27,12 +27,12 @@ struct PplFlags {
 void run_ppl(const PplFlags& f) {
   apply_run_flags(f.run);
   if (f.ppl.ctx < 2) throw Error::mismatch(ErrorCode::invalid_argument, "", "--ctx", ">= 2", std::to_string(f.ppl.ctx));
+  const std::string text = read_text_file(f.data, "--data");  // before the (slow) model load
   const auto tok = Tokenizer::load(f.model);
   LoadOptions lo;
   lo.backend = f.run.backend;
   lo.max_seq_len = f.ppl.ctx;  // one window at a time: the cache never holds more than ctx tokens
   auto model = Model::load(f.model, lo);
-  const std::string text = read_file(f.data);
   const std::vector<int32_t> ids = tok->encode(text, true);
   const bool tty = isatty(STDERR_FILENO);
   const PplResult r = perplexity(*model, ids, f.ppl, [&](int64_t done, int64_t total) {

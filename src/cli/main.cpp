@@ -1,5 +1,6 @@
 // awqx command-line entry point: parses the verb and maps awqx::Error to one stderr line and
 // an exit code per error kind (see Error::exit_code).
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <new>
@@ -17,6 +18,9 @@ void apply_run_flags(const RunFlags& f) { set_num_threads(f.threads); }
 }  // namespace awqx::cli
 
 int main(int argc, char** argv) {
+  // A file-size limit (ulimit -f) must give the write's EFBIG, i.e. a one-line "disk full"-style
+  // error with the temp file removed, not SIGXFSZ's default: killed with a core dump.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"awqx: AWQ int4 quantization and fast CPU inference for Llama-family models"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "awqx 0.1.0");
