@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
   }
   int rargc = static_cast<int>(rest.size());
   awqx::set_num_threads(threads);
-  g_read_bw = awqx_bench::measure_read_bandwidth();
+  g_read_bw = awqx::measure_read_bandwidth_gbs() * 1e9;
   benchmark::AddCustomContext("threads", std::to_string(awqx::num_threads()));
   benchmark::AddCustomContext("read_bw_GBps", std::to_string(g_read_bw / 1e9));
   benchmark::AddCustomContext("cpu_isa", awqx::isa_name(awqx::cpu_info().isa));

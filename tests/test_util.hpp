@@ -2,11 +2,16 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
+#include <cstdio>
 #include <cstdlib>
 #include <unistd.h>
 #include <filesystem>
 #include <random>
 #include <string>
+
+#include "awqx/error.hpp"
 
 namespace awqx_test {
 
@@ -47,5 +52,41 @@ class TempDir {
 
 // Path of the built CLI binary.
 inline std::string cli_path() { return AWQX_CLI_PATH; }
+
+// Runs a shell command, returns its stdout; *rc gets the exit code (-1 if killed by a signal).
+inline std::string run_command(const std::string& cmd, int* rc) {
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) {
+    *rc = -1;
+    return out;
+  }
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int st = ::pclose(p);
+  *rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return out;
+}
+
+// Like run_command, but the command must succeed.
+inline std::string run_ok(const std::string& cmd) {
+  int rc = 0;
+  std::string out = run_command(cmd, &rc);
+  EXPECT_EQ(rc, 0) << cmd;
+  return out;
+}
+
+// fn() must throw an awqx::Error of `code` whose message holds `needle`.
+template <class F>
+void expect_error(F&& fn, awqx::ErrorCode code, const std::string& needle) {
+  try {
+    fn();
+    ADD_FAILURE() << "no error thrown (expected one mentioning '" << needle << "')";
+  } catch (const awqx::Error& e) {
+    EXPECT_EQ(e.code(), code) << e.what();
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
 
 }  // namespace awqx_test

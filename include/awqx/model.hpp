@@ -13,6 +13,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -27,6 +28,8 @@ struct LoadOptions {
   // most a quarter of physical memory. A larger value than the config's is allowed (e.g. ppl at a
   // context longer than the trained one).
   int64_t max_seq_len = 0;
+  // Called after each decoder layer is loaded (and repacked): (layers done, layers total).
+  std::function<void(int64_t, int64_t)> progress;
 };
 
 class Model {

@@ -9,6 +9,7 @@
 #include "awqx/model.hpp"
 #include "awqx/tokenizer.hpp"
 #include "cli/commands.hpp"
+#include "cli/progress.hpp"
 
 namespace awqx::cli {
 namespace {
@@ -29,7 +30,10 @@ void run_generate(const GenerateFlags& f) {
   lo.fuse_layers = !f.no_fuse;
   lo.max_seq_len = f.max_seq_len;
   const auto tok = Tokenizer::load(f.model);
+  ProgressLine load_progress("loading layer");
+  lo.progress = [&](int64_t d, int64_t t) { load_progress(d, t); };
   auto model = Model::load(f.model, lo);
+  load_progress.done();
   std::string text = f.prompt;
   if (f.chat) text = apply_chat_template(detect_chat_family(f.model), {{"user", f.prompt}}, true);
   const std::vector<int32_t> ids = tok->encode(text, true);

@@ -1,6 +1,4 @@
 // `awqx ppl`: perplexity of a model on a text file (the AWQ paper's WikiText-2 method).
-#include <unistd.h>
-
 #include <cstdio>
 #include <memory>
 
@@ -14,6 +12,7 @@
 #include "awqx/parallel.hpp"
 #include "awqx/tokenizer.hpp"
 #include "cli/commands.hpp"
+#include "cli/progress.hpp"
 
 namespace awqx::cli {
 namespace {
@@ -32,13 +31,14 @@ void run_ppl(const PplFlags& f) {
   LoadOptions lo;
   lo.backend = f.run.backend;
   lo.max_seq_len = f.ppl.ctx;  // one window at a time: the cache never holds more than ctx tokens
+  ProgressLine load_progress("loading layer");
+  lo.progress = [&](int64_t d, int64_t t) { load_progress(d, t); };
   auto model = Model::load(f.model, lo);
+  load_progress.done();
   const std::vector<int32_t> ids = tok->encode(text, true);
-  const bool tty = isatty(STDERR_FILENO);
-  const PplResult r = perplexity(*model, ids, f.ppl, [&](int64_t done, int64_t total) {
-    if (tty) std::fprintf(stderr, "\rppl: window %lld/%lld", static_cast<long long>(done), static_cast<long long>(total));
-  });
-  if (tty) std::fputc('\n', stderr);
+  ProgressLine window_progress("ppl: window");
+  const PplResult r = perplexity(*model, ids, f.ppl, [&](int64_t done, int64_t total) { window_progress(done, total); });
+  window_progress.done();
   std::printf("model: %s\ndata: %s (%zu tokens)\nctx: %lld, windows: %lld, predictions: %lld, %.2f s (%.1f tok/s)\n",
               f.model.c_str(), f.data.c_str(), ids.size(), static_cast<long long>(f.ppl.ctx),
               static_cast<long long>(r.windows), static_cast<long long>(r.tokens), r.seconds,

@@ -16,4 +16,7 @@ void add_ppl_command(CLI::App& app);       // awqx ppl (cmd_ppl.cpp)
 void add_convert_command(CLI::App& app);   // awqx convert (cmd_convert.cpp)
 void add_inspect_command(CLI::App& app);  // awqx inspect DIR (cmd_inspect.cpp)
 void add_quantize_command(CLI::App& app);  // awqx quantize (cmd_quantize.cpp)
+void add_make_model_command(CLI::App& app);  // awqx make-model (cmd_make_model.cpp)
+void add_bench_command(CLI::App& app);       // awqx bench (cmd_bench.cpp)
+void add_bench_kernels_command(CLI::App& app);  // awqx bench-kernels (cmd_bench_kernels.cpp)
 }  // namespace awqx::cli

@@ -1,7 +1,10 @@
 // awqx command-line entry point: parses the verb and maps awqx::Error to one stderr line and
 // an exit code per error kind (see Error::exit_code).
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <new>
 
@@ -15,12 +18,25 @@ void add_run_flags(CLI::App* cmd, RunFlags& f) {
   cmd->add_option("--backend", f.backend, "force a kernel by name (see `awqx kernels`)");
 }
 void apply_run_flags(const RunFlags& f) { set_num_threads(f.threads); }
+
+// Thread pinning defaults: one OpenMP thread per core, kept there (OMP_PLACES=cores,
+// OMP_PROC_BIND=close), so a thread's caches and the memory it first touched stay local to it.
+// libgomp reads these variables in a constructor, before main(), so setting them here takes a
+// re-exec; it happens only when the user set neither (their values always win), and
+// AWQX_NO_PIN=1 skips it. If the exec fails we just run unpinned.
+void pin_threads_by_default(char** argv) {
+  if (std::getenv("OMP_PROC_BIND") || std::getenv("OMP_PLACES") || std::getenv("AWQX_NO_PIN")) return;
+  setenv("OMP_PROC_BIND", "close", 0);
+  setenv("OMP_PLACES", "cores", 0);
+  execv("/proc/self/exe", argv);
+}
 }  // namespace awqx::cli
 
 int main(int argc, char** argv) {
   // A file-size limit (ulimit -f) must give the write's EFBIG, i.e. a one-line "disk full"-style
   // error with the temp file removed, not SIGXFSZ's default: killed with a core dump.
   std::signal(SIGXFSZ, SIG_IGN);
+  awqx::cli::pin_threads_by_default(argv);
   CLI::App app{"awqx: AWQ int4 quantization and fast CPU inference for Llama-family models"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "awqx 0.1.0");
@@ -30,6 +46,9 @@ int main(int argc, char** argv) {
   awqx::cli::add_convert_command(app);
   awqx::cli::add_inspect_command(app);
   awqx::cli::add_quantize_command(app);
+  awqx::cli::add_bench_kernels_command(app);
+  awqx::cli::add_make_model_command(app);
+  awqx::cli::add_bench_command(app);
   // Unknown first word: with verbs registered CLI11 only says "A subcommand is required"; name it.
   if (argc > 1 && argv[1][0] != '-') {
     bool known = false;

@@ -130,6 +130,7 @@ std::unique_ptr<Model::Impl> load_model_impl(const std::string& dir, const LoadO
     }
     L.down = loader.build(loader.read(p + "mlp.down_proj", s->hidden, s->inter, false));
     s->layers.push_back(std::move(L));
+    if (opts.progress) opts.progress(l + 1, c.num_hidden_layers);
   }
 
   // KV cache capacity: the requested length, else the config's, capped at 1/4 of RAM.

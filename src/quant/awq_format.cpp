@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -122,6 +123,20 @@ std::optional<TensorView> pack_bias(const Q4Weights& w, const std::string& prefi
   return owned_view(tname(prefix, "bias"), DType::F16, {w.n}, b);
 }
 
+// Dtypes and rank shared by both on-disk layouts; returns qweight's two dims (the packed one >= 1).
+std::pair<int64_t, int64_t> check_qweight_rank(const TensorView& qweight, const TensorView& scales,
+                                               const std::string& file, const std::string& qn, const std::string& sn,
+                                               const char* layout, const char* packed_dim) {
+  check_dtype(qweight, DType::I32, file, qn);
+  check_dtype(scales, DType::F16, file, sn);
+  if (qweight.shape.size() != 2)
+    throw Error::mismatch(ErrorCode::shape, file, qn, fmt::format("rank 2 {}", layout), shape_string(qweight.shape));
+  const int64_t a = dim(qweight, 0), b = dim(qweight, 1);
+  if (b < 1 || b > (int64_t{1} << 40))
+    throw Error::mismatch(ErrorCode::shape, file, qn, fmt::format("{} >= 1", packed_dim), shape_string(qweight.shape));
+  return {a, b};
+}
+
 }  // namespace
 
 int64_t resolve_group_size(int group_size, int64_t k, const std::string& file, const std::string& prefix) {
@@ -142,12 +157,7 @@ Q4Weights awq_unpack_gemm(const TensorView& qweight, const TensorView* qzeros, c
                           const TensorView* bias, int group_size, bool zero_point, const std::string& file,
                           const std::string& prefix) {
   const std::string qn = tname(prefix, "qweight"), zn = tname(prefix, "qzeros"), sn = tname(prefix, "scales");
-  check_dtype(qweight, DType::I32, file, qn);
-  check_dtype(scales, DType::F16, file, sn);
-  if (qweight.shape.size() != 2)
-    throw Error::mismatch(ErrorCode::shape, file, qn, "rank 2 [K, N/8]", shape_string(qweight.shape));
-  const int64_t k = dim(qweight, 0), n8 = dim(qweight, 1);
-  if (n8 < 1 || n8 > (int64_t{1} << 40)) throw Error::mismatch(ErrorCode::shape, file, qn, "N/8 >= 1", shape_string(qweight.shape));
+  const auto [k, n8] = check_qweight_rank(qweight, scales, file, qn, sn, "[K, N/8]", "N/8");
   const int64_t n = n8 * 8;
   check_limits(n, k, file, qn);
   const int64_t g = resolve_group_size(group_size, k, file, qn);
@@ -188,12 +198,7 @@ Q4Weights awq_unpack_gemv(const TensorView& qweight, const TensorView* qzeros, c
                           const TensorView* bias, int group_size, bool zero_point, const std::string& file,
                           const std::string& prefix) {
   const std::string qn = tname(prefix, "qweight"), zn = tname(prefix, "qzeros"), sn = tname(prefix, "scales");
-  check_dtype(qweight, DType::I32, file, qn);
-  check_dtype(scales, DType::F16, file, sn);
-  if (qweight.shape.size() != 2)
-    throw Error::mismatch(ErrorCode::shape, file, qn, "rank 2 [N, K/8]", shape_string(qweight.shape));
-  const int64_t n = dim(qweight, 0), k8 = dim(qweight, 1);
-  if (k8 < 1 || k8 > (int64_t{1} << 40)) throw Error::mismatch(ErrorCode::shape, file, qn, "K/8 >= 1", shape_string(qweight.shape));
+  const auto [n, k8] = check_qweight_rank(qweight, scales, file, qn, sn, "[N, K/8]", "K/8");
   const int64_t k = k8 * 8;
   check_limits(n, k, file, qn);
   if (n % 8 != 0)

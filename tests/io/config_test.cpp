@@ -11,17 +11,7 @@ using awqx::ModelConfig;
 using awqx::QuantConfig;
 
 namespace {
-template <class F>
-void expect_error(F fn, ErrorCode code, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error thrown";
-  } catch (const awqx::Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
-
+using awqx_test::expect_error;
 const char* kLlama = R"({"architectures":["LlamaForCausalLM"],"hidden_size":64,"intermediate_size":128,
   "num_hidden_layers":2,"num_attention_heads":4,"vocab_size":100,"eos_token_id":2})";
 }  // namespace

@@ -7,25 +7,11 @@
 
 #include "test_util.hpp"
 
-namespace {
-std::string run(const std::string& cmd, int* rc) {
-  std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int st = ::pclose(p);
-  *rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return out;
-}
-}  // namespace
-
 TEST(InspectCli, TinyLlama) {
   const std::string dir = awqx_test::shared_path("models/tiny-llama-7m");
   int rc = 0;
   // Independent parameter count: sum of shape products from the raw header.
-  const std::string py = run(
+  const std::string py = awqx_test::run_command(
       "/usr/bin/python3 -c \"import json,struct,sys,math; b=open(sys.argv[1],'rb').read(); "
       "n=struct.unpack('<Q',b[:8])[0]; h=json.loads(b[8:8+n]); h.pop('__metadata__',None); "
       "print(sum(math.prod(v['shape']) for v in h.values()))\" " +
@@ -33,7 +19,7 @@ TEST(InspectCli, TinyLlama) {
       &rc);
   ASSERT_EQ(rc, 0);
   const std::string expected_params = py.substr(0, py.find('\n'));
-  const std::string out = run(awqx_test::cli_path() + " inspect " + dir, &rc);
+  const std::string out = awqx_test::run_command(awqx_test::cli_path() + " inspect " + dir, &rc);
   EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("architecture: LlamaForCausalLM"), std::string::npos) << out;
   EXPECT_NE(out.find("parameters: " + expected_params + " "), std::string::npos) << out << expected_params;
@@ -45,7 +31,7 @@ TEST(InspectCli, TinyLlama) {
 TEST(InspectCli, MissingDirIsOneLineError) {
   awqx_test::TempDir tmp;
   int rc = 0;
-  const std::string out = run(awqx_test::cli_path() + " inspect " + tmp.path() + " 2>&1", &rc);
+  const std::string out = awqx_test::run_command(awqx_test::cli_path() + " inspect " + tmp.path() + " 2>&1", &rc);
   EXPECT_EQ(rc, 2) << out;  // Error{io}
   EXPECT_NE(out.find(tmp.path()), std::string::npos) << out;
   EXPECT_EQ(out.find('\n'), out.size() - 1) << out;

@@ -20,17 +20,8 @@ using awqx::ErrorCode;
 using awqx_io_test::st_bytes;
 
 namespace {
-
-std::string run_capture(const std::string& cmd) {
-  std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  EXPECT_EQ(::pclose(p), 0) << cmd;
-  return out;
-}
+using awqx_test::expect_error;
+using awqx_test::run_ok;
 
 struct RefTensor {
   std::string dtype, shape;
@@ -39,7 +30,7 @@ struct RefTensor {
 
 std::map<std::string, RefTensor> python_reference(const std::string& file) {
   const std::string script = awqx_test::source_dir() + "/tests/io/st_reference.py";
-  std::istringstream in(run_capture("/usr/bin/python3 " + script + " " + file));
+  std::istringstream in(run_ok("/usr/bin/python3 " + script + " " + file));
   std::map<std::string, RefTensor> m;
   std::string name;
   RefTensor r;
@@ -58,18 +49,6 @@ std::string shape_x(const std::vector<int64_t>& s) {
 }
 
 // Expects `fn` to throw awqx::Error with the given code and a message mentioning `needle`.
-template <class F>
-void expect_error(F fn, ErrorCode code, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error thrown (wanted " << awqx::error_code_name(code) << ")";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos);
-  }
-}
-
 awqx::SafetensorsFile& parse_str(const std::string& s) {
   static std::shared_ptr<awqx::SafetensorsFile> keep;
   static std::string buf;

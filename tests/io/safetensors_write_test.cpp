@@ -23,17 +23,8 @@ using awqx::TensorView;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string run_capture(const std::string& cmd) {
-  std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  EXPECT_EQ(::pclose(p), 0) << cmd;
-  return out;
-}
+using awqx_test::expect_error;
+using awqx_test::run_ok;
 
 std::vector<float> ramp(size_t n, float scale) {
   std::vector<float> v(n);
@@ -49,17 +40,6 @@ std::vector<TensorView> sample_tensors() {
   v.push_back(awqx::make_tensor("q.i32", DType::I32, {2}, {1, 0, 0, 0, 2, 0, 0, 0}));
   v.push_back(awqx::make_tensor("u.u8", DType::U8, {3}, {9, 8, 7}));
   return v;
-}
-
-template <class F>
-void expect_error(F fn, ErrorCode code, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error thrown";
-  } catch (const awqx::Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
 }
 
 size_t count_entries(const std::string& dir) {
@@ -88,7 +68,7 @@ TEST(SafetensorsWrite, PythonReadsWhatWeWrite) {
   const std::string p = tmp / "out.safetensors";
   awqx::write_safetensors(p, sample_tensors());
   // The python reader parses with json + struct independently of our reader.
-  std::istringstream in(run_capture("/usr/bin/python3 " + awqx_test::source_dir() + "/tests/io/st_reference.py " + p));
+  std::istringstream in(run_ok("/usr/bin/python3 " + awqx_test::source_dir() + "/tests/io/st_reference.py " + p));
   std::map<std::string, std::string> lines;
   std::string line;
   while (std::getline(in, line)) lines[line.substr(0, line.find(' '))] = line;

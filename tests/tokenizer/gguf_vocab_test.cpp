@@ -8,22 +8,7 @@
 using namespace awqx;
 using awqx_test::shared_path;
 
-namespace {
-int count_matches(const Tokenizer& tok, const std::string& stem, bool check_decode) {
-  const auto cases = awqx_test::load_vocab_cases(stem);
-  EXPECT_EQ(cases.size(), 46u);
-  int ok = 0;
-  for (const auto& c : cases) {
-    const auto ids = tok.encode(c.text, false);  // llama.cpp's test adds no BOS
-    EXPECT_EQ(ids, c.ids) << stem << " input '" << c.text << "' got " << awqx_test::ids_str(ids);
-    ok += ids == c.ids;
-    if (check_decode) {
-      EXPECT_EQ(tok.decode(ids), c.text);
-    }
-  }
-  return ok;
-}
-}  // namespace
+using awqx_test::count_matches;
 
 TEST(GgufVocab, Gpt2) {
   const auto tok = Tokenizer::load_file(shared_path("models/tokenizers/ggml-vocab-gpt-2.gguf"));

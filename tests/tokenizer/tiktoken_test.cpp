@@ -8,21 +8,7 @@
 using namespace awqx;
 using awqx_test::shared_path;
 
-namespace {
-int count_matches(const Tokenizer& tok, const std::string& stem) {
-  const auto cases = awqx_test::load_vocab_cases(stem);
-  // 46 inputs (PROVENANCE.md counts 47: a split of the .inp leaves an empty tail).
-  EXPECT_EQ(cases.size(), 46u);
-  int ok = 0;
-  for (const auto& c : cases) {
-    const auto ids = tok.encode(c.text, false);  // llama.cpp's test adds no BOS
-    EXPECT_EQ(ids, c.ids) << stem << " input '" << c.text << "' got " << awqx_test::ids_str(ids);
-    ok += ids == c.ids;
-    EXPECT_EQ(tok.decode(ids), c.text);
-  }
-  return ok;
-}
-}  // namespace
+using awqx_test::count_matches;
 
 TEST(Tiktoken, Llama3VectorsAllMatch) {
   const auto tok = Tokenizer::load_file(shared_path("models/tokenizers/llama3/tokenizer.model"));

@@ -55,4 +55,23 @@ inline std::string ids_str(const std::vector<int32_t>& v) {
   return s;
 }
 
+// Encodes every case of <stem> (no BOS, as llama.cpp's test does); EXPECTs the ids (and, when
+// check_decode, the round trip); returns how many matched.
+template <class Tok>
+int count_matches(const Tok& tok, const std::string& stem, bool check_decode = true) {
+  const auto cases = load_vocab_cases(stem);
+  // 46 inputs (PROVENANCE.md counts 47: a split of the .inp leaves an empty tail).
+  EXPECT_EQ(cases.size(), 46u);
+  int ok = 0;
+  for (const auto& c : cases) {
+    const auto ids = tok.encode(c.text, false);
+    EXPECT_EQ(ids, c.ids) << stem << " input '" << c.text << "' got " << ids_str(ids);
+    ok += ids == c.ids;
+    if (check_decode) {
+      EXPECT_EQ(tok.decode(ids), c.text);
+    }
+  }
+  return ok;
+}
+
 }  // namespace awqx_test

@@ -1,0 +1,62 @@
+// Whole-model speed: prefill and greedy decode tokens/s of a model folder, against the memory
+// bandwidth bound measured in the same process (decode at batch 1 reads every weight once per
+// token, so bound tok/s = read bandwidth / weight bytes per token).
+// Every CLI flag of `awqx bench` is a field of BenchOptions.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace awqx {
+
+struct BenchOptions {
+  int64_t prompt_tokens = 512;  // random (seeded) ids, one prefill per repeat
+  int64_t gen_tokens = 128;     // greedy decode steps (batch 1) per repeat
+  int repeats = 5;
+  int warmup = 1;               // untimed repeats first (page in mmapped weights, warm caches)
+  std::string backend;          // "" = registry's choice; else a kernel forced for every int4 linear
+  int threads = 0;              // 0 = physical cores
+  bool fuse_layers = true;      // false = --no-fuse
+  uint64_t seed = 1;            // prompt ids
+  std::string json_path;        // "" = no JSON file
+};
+
+struct BenchStat {
+  double median = 0, min = 0, max = 0;
+};
+
+struct BenchResult {
+  std::string model_dir, architecture, weights;  // weights: "bf16", "int4 g128", ...
+  std::string kernels;                           // Model::describe() summary
+  int threads = 0;
+  BenchOptions opts;
+  double load_seconds = 0;
+  std::vector<double> prefill_tok_s, decode_tok_s;  // per timed repeat
+  BenchStat prefill, decode;                        // tokens/s
+  size_t weight_bytes_per_token = 0;                // Model::weight_bytes()
+  size_t kv_cache_bytes = 0;
+  double read_bandwidth_gbs = 0;                    // measured in this run, 1e9 bytes/s
+  double bound_tok_s = 0;                           // bandwidth / bytes per token
+  double decode_pct_of_bound = 0;                   // 100 * decode median / bound
+  size_t rss_bytes = 0;                             // resident set after the runs (weights paged in)
+  size_t peak_rss_bytes = 0;
+  nlohmann::json to_json() const;
+  std::string summary() const;  // readable multi-line report
+};
+
+// Progress lines ("warmup 1/1", "repeat 2/5: prefill ... decode ...") for stderr.
+using BenchProgressFn = std::function<void(const std::string&)>;
+
+// Loads dir, measures, writes opts.json_path atomically when set. Throws Error{invalid_argument}
+// (prompt_tokens < 1, gen_tokens < 1, repeats < 1, warmup < 0, threads < 0), plus Model::load's
+// errors.
+BenchResult bench_model(const std::string& dir, const BenchOptions& opts, const BenchProgressFn& progress = {});
+
+// Resident set size of this process now (/proc/self/statm), bytes; 0 if unavailable.
+size_t current_rss_bytes();
+
+}  // namespace awqx

@@ -1,0 +1,180 @@
+// Whole-model benchmark (include/awqx/bench_model.hpp).
+// Per repeat: reset the KV cache, prefill the prompt in one forward() (the model chunks it
+// internally, so this is the GEMM path), then gen_tokens greedy decode steps of one token each
+// (the GEMV path), each timed as a whole. The first decoded token comes from the prefill logits,
+// so every timed decode step is one full forward pass reading all weights once.
+#include "awqx/bench_model.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "awqx/error.hpp"
+#include "awqx/fileutil.hpp"
+#include "awqx/generate.hpp"
+#include "awqx/model.hpp"
+#include "awqx/parallel.hpp"
+#include "awqx/quantize.hpp"
+#include "awqx/roofline.hpp"
+
+namespace awqx {
+namespace {
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+BenchStat stat_of(std::vector<double> v) {
+  BenchStat s;
+  if (v.empty()) return s;
+  std::sort(v.begin(), v.end());
+  s.min = v.front();
+  s.max = v.back();
+  const size_t n = v.size();
+  s.median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  return s;
+}
+
+void check_opts(const BenchOptions& o) {
+  auto bad = [](const char* flag, const std::string& want, auto v) {
+    return Error::mismatch(ErrorCode::invalid_argument, "", flag, want, std::to_string(v));
+  };
+  if (o.prompt_tokens < 1) throw bad("--prompt-tokens", ">= 1", o.prompt_tokens);
+  if (o.gen_tokens < 1) throw bad("--gen-tokens", ">= 1", o.gen_tokens);
+  if (o.repeats < 1) throw bad("--repeats", ">= 1", o.repeats);
+  if (o.warmup < 0) throw bad("--warmup", ">= 0", o.warmup);
+  if (o.threads < 0) throw bad("--threads", ">= 0 (0 = physical cores)", o.threads);
+}
+}  // namespace
+
+size_t current_rss_bytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  unsigned long size = 0, resident = 0;
+  const int got = std::fscanf(f, "%lu %lu", &size, &resident);
+  std::fclose(f);
+  return got == 2 ? static_cast<size_t>(resident) * static_cast<size_t>(::sysconf(_SC_PAGESIZE)) : 0;
+}
+
+BenchResult bench_model(const std::string& dir, const BenchOptions& opts, const BenchProgressFn& progress) {
+  check_opts(opts);
+  set_num_threads(opts.threads);
+  BenchResult r;
+  r.opts = opts;
+  r.model_dir = dir;
+  r.threads = num_threads();
+
+  LoadOptions lo;
+  lo.backend = opts.backend;
+  lo.fuse_layers = opts.fuse_layers;
+  lo.max_seq_len = opts.prompt_tokens + opts.gen_tokens;  // what the run needs, not the config's 4k+
+  const auto tl = Clock::now();
+  auto model = Model::load(dir, lo);
+  r.load_seconds = seconds_since(tl);
+  const ModelConfig& c = model->config();
+  r.architecture = c.architecture;
+  r.weights = c.quant.present ? fmt::format("int4 g{}", c.quant.group_size) : c.torch_dtype;
+  r.kernels = model->describe();
+  r.weight_bytes_per_token = model->weight_bytes();
+  r.kv_cache_bytes = model->kv_cache_bytes();
+
+  std::mt19937_64 rng(opts.seed);
+  std::vector<int32_t> prompt(static_cast<size_t>(opts.prompt_tokens));
+  for (auto& t : prompt) t = static_cast<int32_t>(rng() % static_cast<uint64_t>(model->vocab_size()));
+  std::vector<float> logits(static_cast<size_t>(model->vocab_size()));
+
+  auto one = [&](double& prefill_s, double& decode_s) {
+    model->reset();
+    auto t0 = Clock::now();
+    model->forward(prompt.data(), opts.prompt_tokens, logits.data(), false);
+    prefill_s = seconds_since(t0);
+    int32_t next = argmax(logits.data(), model->vocab_size());
+    t0 = Clock::now();
+    for (int64_t i = 0; i < opts.gen_tokens; ++i) {
+      model->forward(&next, 1, logits.data(), false);
+      next = argmax(logits.data(), model->vocab_size());
+    }
+    decode_s = seconds_since(t0);
+  };
+  auto say = [&](const std::string& s) {
+    if (progress) progress(s);
+  };
+
+  for (int w = 0; w < opts.warmup; ++w) {
+    double p = 0, d = 0;
+    one(p, d);
+    say(fmt::format("warmup {}/{}: prefill {:.1f} tok/s, decode {:.2f} tok/s", w + 1, opts.warmup,
+                    opts.prompt_tokens / p, opts.gen_tokens / d));
+  }
+  // Bandwidth after the warmup (the weights are paged in) and before the timed runs, with the
+  // same thread count, so bound and measurement see the same machine state.
+  r.read_bandwidth_gbs = measure_read_bandwidth_gbs();
+  say(fmt::format("read bandwidth: {:.2f} GB/s ({} threads)", r.read_bandwidth_gbs, r.threads));
+  for (int i = 0; i < opts.repeats; ++i) {
+    double p = 0, d = 0;
+    one(p, d);
+    r.prefill_tok_s.push_back(opts.prompt_tokens / p);
+    r.decode_tok_s.push_back(opts.gen_tokens / d);
+    say(fmt::format("repeat {}/{}: prefill {:.1f} tok/s, decode {:.2f} tok/s", i + 1, opts.repeats,
+                    r.prefill_tok_s.back(), r.decode_tok_s.back()));
+  }
+  r.prefill = stat_of(r.prefill_tok_s);
+  r.decode = stat_of(r.decode_tok_s);
+  r.bound_tok_s = r.read_bandwidth_gbs * 1e9 / static_cast<double>(r.weight_bytes_per_token);
+  r.decode_pct_of_bound = r.bound_tok_s > 0 ? 100.0 * r.decode.median / r.bound_tok_s : 0;
+  r.rss_bytes = current_rss_bytes();
+  r.peak_rss_bytes = peak_rss_bytes();
+  if (!opts.json_path.empty()) write_file_atomic(opts.json_path, r.to_json().dump(2) + "\n");
+  return r;
+}
+
+nlohmann::json BenchResult::to_json() const {
+  auto st = [](const BenchStat& s) { return nlohmann::json{{"median", s.median}, {"min", s.min}, {"max", s.max}}; };
+  return {{"model", model_dir},
+          {"architecture", architecture},
+          {"weights", weights},
+          {"threads", threads},
+          {"backend", opts.backend.empty() ? "auto" : opts.backend},
+          {"fused", opts.fuse_layers},
+          {"prompt_tokens", opts.prompt_tokens},
+          {"gen_tokens", opts.gen_tokens},
+          {"repeats", opts.repeats},
+          {"warmup", opts.warmup},
+          {"seed", opts.seed},
+          {"load_seconds", load_seconds},
+          {"prefill_tok_s", st(prefill)},
+          {"decode_tok_s", st(decode)},
+          {"prefill_tok_s_runs", prefill_tok_s},
+          {"decode_tok_s_runs", decode_tok_s},
+          {"weight_bytes_per_token", weight_bytes_per_token},
+          {"read_bandwidth_gbs", read_bandwidth_gbs},
+          {"bound_tok_s", bound_tok_s},
+          {"decode_pct_of_bound", decode_pct_of_bound},
+          {"kv_cache_bytes", kv_cache_bytes},
+          {"rss_bytes", rss_bytes},
+          {"peak_rss_bytes", peak_rss_bytes},
+          {"kernels", kernels}};
+}
+
+std::string BenchResult::summary() const {
+  const double mib = 1048576.0;
+  return fmt::format(
+      "model      {} ({}, {})\n"
+      "threads    {}, backend {}, {}\n"
+      "prefill    {:.1f} tok/s median (min {:.1f}, max {:.1f}) over {} x {} tokens\n"
+      "decode     {:.2f} tok/s median (min {:.2f}, max {:.2f}) over {} x {} tokens\n"
+      "weights    {:.1f} MiB read per decoded token\n"
+      "bandwidth  {:.2f} GB/s measured -> bound {:.2f} tok/s; decode = {:.0f}% of bound\n"
+      "memory     RSS {:.0f} MiB (peak {:.0f} MiB), KV cache {:.1f} MiB, load {:.2f} s\n",
+      model_dir, architecture, weights, threads, opts.backend.empty() ? "auto" : opts.backend,
+      opts.fuse_layers ? "fused" : "not fused", prefill.median, prefill.min, prefill.max, opts.repeats,
+      opts.prompt_tokens, decode.median, decode.min, decode.max, opts.repeats, opts.gen_tokens,
+      weight_bytes_per_token / mib, read_bandwidth_gbs, bound_tok_s, decode_pct_of_bound, rss_bytes / mib,
+      peak_rss_bytes / mib, kv_cache_bytes / mib, load_seconds);
+}
+
+}  // namespace awqx
