@@ -2,6 +2,7 @@
 // an exit code per error kind (see Error::exit_code).
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -32,6 +33,9 @@ void pin_threads_by_default(char** argv) {
 }  // namespace awqx::cli
 
 int main(int argc, char** argv) {
+  // A file-size limit (ulimit -f) must give the write's EFBIG, i.e. a one-line "disk full"-style
+  // error with the temp file removed, not SIGXFSZ's default: killed with a core dump.
+  std::signal(SIGXFSZ, SIG_IGN);
   awqx::cli::pin_threads_by_default(argv);
   CLI::App app{"awqx: AWQ int4 quantization and fast CPU inference for Llama-family models"};
   app.require_subcommand(1);
