@@ -1,7 +1,13 @@
 // Packing Q4Weights (q4n) into the kernels' formats; layouts are documented in
 // include/awqx/kernels.hpp. Plain C++ (no ISA flags): runs on any x86-64.
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
 #include "awqx/error.hpp"
 #include "awqx/kernels.hpp"
+#include "awqx/parallel.hpp"
+#include "kernels/q4r_common.hpp"
 
 namespace awqx::kernels {
 
@@ -36,25 +42,45 @@ PackedQ4 pack_q4r16x8(const Q4Weights& w) {
   p.s_off = (q_bytes + 63) / 64 * 64;
   p.z_off = p.s_off + (s_bytes + 63) / 64 * 64;
   p.data_bytes = q_bytes + s_bytes + z_bytes;
-  p.data = aligned_alloc_bytes(p.z_off + z_bytes);
+  // First-touch placement: the buffer is allocated untouched and each tile (its q block, scales
+  // and zeros, all tile-contiguous) is zeroed and filled by the thread that will read it, using
+  // the kernels' own partition (parallel_for over tiles with tile_grain, static schedule, so tile
+  // t lands on the same thread in pack and in gemv/gemm for a given thread count). On a
+  // multi-socket machine Linux then places each page on the node of the thread that reads it.
+  // (Only the q4r16x8 kernels partition by tiles; q4n/ref and oneDNN do not get this.)
+  const size_t total = (p.z_off + z_bytes + 63) / 64 * 64;
+  void* mem = std::aligned_alloc(64, total);
+  if (!mem) throw std::bad_alloc();
+  p.data = AlignedBytes(static_cast<uint8_t*>(mem));
   uint8_t* q = p.data.get();
   float* s = reinterpret_cast<float*>(p.data.get() + p.s_off);
   uint8_t* z = p.data.get() + p.z_off;
-  for (int64_t t = 0; t < tiles; ++t) {
-    for (int64_t r = 0; r < kNr; ++r) {
-      const int64_t row = t * kNr + r;
-      if (row >= w.n) continue;  // padding rows stay q = 0, zero = 0, scale = 0
-      for (int64_t b = 0; b < kb; ++b) {
-        uint8_t* blk = q + (t * kb + b) * 64 + r * 4;
-        for (int j = 0; j < 4; ++j)
-          blk[j] = static_cast<uint8_t>(w.q(row, 8 * b + j) | (w.q(row, 8 * b + 4 + j) << 4));
-      }
-      for (int64_t g = 0; g < groups; ++g) {
-        s[(t * groups + g) * kNr + r] = w.scales[static_cast<size_t>(row * groups + g)];
-        z[(t * groups + g) * kNr + r] = w.zeros[static_cast<size_t>(row * groups + g)];
+  // Alignment gaps between the regions (never read by kernels): zeroed for deterministic bytes.
+  std::memset(q + q_bytes, 0, p.s_off - q_bytes);
+  std::memset(p.data.get() + p.s_off + s_bytes, 0, p.z_off - p.s_off - s_bytes);
+  std::memset(z + z_bytes, 0, total - p.z_off - z_bytes);
+  const size_t tile_q = static_cast<size_t>(kb) * 64, tile_g = static_cast<size_t>(groups) * kNr;
+  parallel_for(0, tiles, tile_grain(tiles, num_threads()), [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      // Padding rows stay q = 0, zero = 0, scale = 0.
+      std::memset(q + t * tile_q, 0, tile_q);
+      std::memset(s + t * tile_g, 0, tile_g * sizeof(float));
+      std::memset(z + t * tile_g, 0, tile_g);
+      for (int64_t r = 0; r < kNr; ++r) {
+        const int64_t row = t * kNr + r;
+        if (row >= w.n) break;
+        for (int64_t b = 0; b < kb; ++b) {
+          uint8_t* blk = q + (t * kb + b) * 64 + r * 4;
+          for (int j = 0; j < 4; ++j)
+            blk[j] = static_cast<uint8_t>(w.q(row, 8 * b + j) | (w.q(row, 8 * b + 4 + j) << 4));
+        }
+        for (int64_t g = 0; g < groups; ++g) {
+          s[(t * groups + g) * kNr + r] = w.scales[static_cast<size_t>(row * groups + g)];
+          z[(t * groups + g) * kNr + r] = w.zeros[static_cast<size_t>(row * groups + g)];
+        }
       }
     }
-  }
+  });
   p.bias = w.bias;
   return p;
 }
