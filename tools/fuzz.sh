@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds every libFuzzer target (tests/fuzz/*_fuzz.cpp) with clang 14 + ASan/UBSan and runs each
 # for SECONDS (default 30), seeded from tests/fuzz/corpus/<target>/. Fails on any crash, leak or
-# timeout. New inputs go to build-fuzz/corpus/<target>/ (the seed corpus is never modified).
+# timeout (libFuzzer exits non-zero on each; UBSan is built with -fno-sanitize-recover and also
+# halts via UBSAN_OPTIONS, and a log with a sanitizer report counts as a failure regardless).
+# The whole campaign's executions per target are printed (stat::number_of_executed_units). New inputs go to build-fuzz/corpus/<target>/ (the seed corpus is never modified).
 #   tools/fuzz.sh [seconds] [target...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,10 +31,11 @@ for t in "${targets[@]}"; do
   dict="tests/fuzz/${t%_fuzz}.dict"
   [ -f "$dict" ] && args+=("-dict=$dict")
   log="build-fuzz/$t.log"
-  if ASAN_OPTIONS=detect_leaks=1 "build-fuzz/$t" -max_total_time="$SECONDS_PER" -timeout=10 -rss_limit_mb=2048 \
-       -max_len=65536 -print_final_stats=1 -artifact_prefix="build-fuzz/$t-" "${args[@]}" >"$log" 2>&1; then
+  if ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 "build-fuzz/$t" -max_total_time="$SECONDS_PER" -timeout=10 -rss_limit_mb=2048 \
+       -max_len=65536 -print_final_stats=1 -artifact_prefix="build-fuzz/$t-" "${args[@]}" >"$log" 2>&1 &&
+     ! grep -qE 'runtime error:|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)' "$log"; then
     execs=$(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
-    echo "fuzz $t: ok, $execs executions in ${SECONDS_PER}s"
+    echo "fuzz $t: ok, $execs executions in ${SECONDS_PER}s ($((${execs/\?/0} / SECONDS_PER)) exec/s)"
   else
     echo "fuzz $t: FAILED (see $log)"; tail -40 "$log"; fail=1
   fi

@@ -68,3 +68,65 @@ put("config", "quant_only.json", json.dumps({"quant_method": "awq", "w_bit": 4, 
                                              "zero_point": False, "version": "GEMV",
                                              "modules_to_not_convert": ["lm_head"]}).encode())
 put("config", "fallback.json", json.dumps({k: v for k, v in base.items() if k != "architectures"}).encode())
+
+# --- calibration readers (calib_fuzz): mode byte 0 txt, 1 jsonl, 2 raw .jsonl.zst bytes,
+# 3 jsonl compressed by the target itself ----------------------------------------------
+for sub in ("calib", "awq", "tokcfg"):
+    os.makedirs(os.path.join(root, sub), exist_ok=True)
+put("calib", "txt.bin", b"\x00\xef\xbb\xbfFirst paragraph\nstill first.\n\n  \n\nSecond \xc3\xa9 paragraph.\n")
+put("calib", "jsonl.bin", b"\x01" + b'{"text": "one"}\n\n{"text": "  two \\u00e9 ", "meta": {"x": 1}}\r\n{"text": ""}\n')
+put("calib", "jsonl_compress.bin", b"\x03" + b'{"text": "hello"}\n{"text": "world"}\n')
+try:
+    import zstandard  # optional: the raw-zstd seed needs a compressor
+    put("calib", "zst_raw.bin", b"\x02" + zstandard.ZstdCompressor().compress(b'{"text": "zst"}\n'))
+except ImportError:
+    import shutil, subprocess
+    if shutil.which("zstd"):
+        z = subprocess.run(["zstd", "-c", "-q"], input=b'{"text": "zst"}\n', capture_output=True, check=True).stdout
+        put("calib", "zst_raw.bin", b"\x02" + z)
+
+# --- AWQ tensor sets (awq_fuzz): flags, n sel, k sel, group byte, damage, where, fill -----
+# flags: bit0 gemv, bit1 zero_point, bit2 qzeros present, bit3 bias, bits4-7 group index.
+fill = bytes(range(256)) + struct.pack("<4H", 0x3C00, 0x7C00, 0x7E00, 0xFC00)  # incl. Inf/NaN f16
+for name, flags, n, k, grp, dmg, where in [
+        ("gemm_g32_zp", 0x36, 1, 15, 0, 0, 0), ("gemm_perchan", 0x06, 0, 3, 0, 0, 0),
+        ("gemv_g64_zp_bias", 0x4F, 1, 15, 0, 0, 0), ("gemm_sym_nozeros", 0x30, 3, 7, 0, 0, 0),
+        ("gemm_bad_dtype", 0x36, 1, 15, 0, 1, 1), ("gemm_dim_plus", 0x36, 1, 15, 0, 2, 2),
+        ("gemv_short_span", 0x47, 0, 7, 0, 5, 0x31), ("gemm_missing", 0x36, 1, 15, 0, 6, 1),
+        ("gemm_group96", 0xF6, 1, 23, 64 + 96, 0, 0), ("gemm_bias_f32", 0x3E, 0, 7, 0, 0x40, 0)]:
+    put("awq", name + ".bin", bytes([flags, n, k, grp, dmg, where]) + fill)
+
+# --- tokenizer folder configs (tokcfg_fuzz): tokenizer_config \0 generation_config \0 config \0 text
+put("tokcfg", "llama2.bin", json.dumps({"add_bos_token": True, "bos_token": "<s>", "eos_token": {"content": "</s>"},
+                                        "chat_template": "[INST]"}).encode() + b"\0" +
+    json.dumps({"bos_token_id": 1, "eos_token_id": [2, 0]}).encode() + b"\0" + b"{}\0a a")
+put("tokcfg", "null_bos.bin", json.dumps({"bos_token": None, "add_bos_token": True}).encode())
+put("tokcfg", "config_only.bin", b"\0\0" + json.dumps({"bos_token_id": 1, "eos_token_id": 2}).encode())
+
+# --- headers of the real files in ../shared/models (a few KB each; never whole files) --------
+shared = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "models")
+tiny = os.path.join(shared, "tiny-llama-7m")
+if os.path.isdir(tiny):
+    with open(os.path.join(tiny, "model.safetensors"), "rb") as f:
+        hl = struct.unpack("<Q", f.read(8))[0]
+        hdr = f.read(hl)
+        data = f.read(1024)
+    # As is (offsets point past the truncated data: exercises the big-header reject path) ...
+    put("safetensors", "real_tiny_llama_header.bin", b"S" + struct.pack("<Q", hl) + hdr + data)
+    # ... and the same names/dtypes with shapes shrunk so the file is valid.
+    real = json.loads(hdr)
+    small = [(k, v["dtype"], [2] * len(v["shape"]), b"\x01" * ({"F32": 4, "F16": 2, "BF16": 2}.get(v["dtype"], 4)
+                                                                * 2 ** len(v["shape"])))
+             for k, v in real.items() if k != "__metadata__"]
+    put("safetensors", "real_tiny_llama_small.bin", b"S" + st(small, real.get("__metadata__")))
+    rd = lambda n: open(os.path.join(tiny, n), "rb").read()
+    put("config", "real_tiny_llama.json", rd("config.json"))
+    put("tokcfg", "real_tiny_llama.bin", rd("tokenizer_config.json") + b"\0" + rd("generation_config.json") + b"\0"
+        + rd("config.json") + b"\0a")
+data_dir = os.path.join(shared, "..", "data")
+if os.path.isdir(data_dir):
+    txt = open(os.path.join(data_dir, "wikitext2-valid.txt"), "rb").read(3000)
+    txt = txt[:txt.rfind(b"\n") + 1]
+    put("calib", "real_wikitext2_head.bin", b"\x00" + txt)
+    put("calib", "real_wikitext2_head_jsonl.bin", b"\x03" + b"".join(
+        json.dumps({"text": p.decode("utf-8", "replace")}).encode() + b"\n" for p in txt.split(b"\n\n") if p.strip()))

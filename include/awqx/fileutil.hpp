@@ -9,6 +9,13 @@ namespace awqx {
 
 // Whole file into memory. Error{io} naming the path if missing/unreadable.
 std::string read_file(const std::string& path);
+// Offset of the first byte that does not start a valid UTF-8 sequence (overlong forms,
+// surrogates and > U+10FFFF are invalid), or std::string_view::npos when all of `s` is UTF-8.
+size_t utf8_invalid_offset(std::string_view s) noexcept;
+// read_file + a UTF-8 check: Error{format} naming the path and `field` (e.g. "--data") with
+// the offending byte and its offset. For text inputs the tokenizer would otherwise silently
+// encode as raw bytes (a wrong file, e.g. a binary or Latin-1 text, would give a junk result).
+std::string read_text_file(const std::string& path, const std::string& field);
 bool file_exists(const std::string& path);
 bool dir_exists(const std::string& path);
 

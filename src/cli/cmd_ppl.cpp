@@ -26,6 +26,7 @@ struct PplFlags {
 void run_ppl(const PplFlags& f) {
   apply_run_flags(f.run);
   if (f.ppl.ctx < 2) throw Error::mismatch(ErrorCode::invalid_argument, "", "--ctx", ">= 2", std::to_string(f.ppl.ctx));
+  const std::string text = read_text_file(f.data, "--data");  // before the (slow) model load
   const auto tok = Tokenizer::load(f.model);
   LoadOptions lo;
   lo.backend = f.run.backend;
@@ -34,7 +35,6 @@ void run_ppl(const PplFlags& f) {
   lo.progress = [&](int64_t d, int64_t t) { load_progress(d, t); };
   auto model = Model::load(f.model, lo);
   load_progress.done();
-  const std::string text = read_file(f.data);
   const std::vector<int32_t> ids = tok->encode(text, true);
   ProgressLine window_progress("ppl: window");
   const PplResult r = perplexity(*model, ids, f.ppl, [&](int64_t done, int64_t total) { window_progress(done, total); });

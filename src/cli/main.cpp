@@ -2,6 +2,7 @@
 // an exit code per error kind (see Error::exit_code).
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -37,6 +38,9 @@ void pin_threads_by_default(char** argv) {
 }  // namespace awqx::cli
 
 int main(int argc, char** argv) {
+  // A file-size limit (ulimit -f) must give the write's EFBIG, i.e. a one-line "disk full"-style
+  // error with the temp file removed, not SIGXFSZ's default: killed with a core dump.
+  std::signal(SIGXFSZ, SIG_IGN);
   awqx::cli::pin_threads_by_default(argv);
   CLI::App app{"awqx: AWQ int4 quantization and fast CPU inference for Llama-family models"};
   app.require_subcommand(1);
@@ -50,6 +54,7 @@ int main(int argc, char** argv) {
   awqx::cli::add_bench_kernels_command(app);
   awqx::cli::add_make_model_command(app);
   awqx::cli::add_bench_command(app);
+  awqx::cli::add_devices_command(app);
   // Unknown first word: with verbs registered CLI11 only says "A subcommand is required"; name it.
   if (argc > 1 && argv[1][0] != '-') {
     bool known = false;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
@@ -48,6 +49,47 @@ std::string read_file(const std::string& path) {
   }
   ::close(fd);
   return out;
+}
+
+size_t utf8_invalid_offset(std::string_view s) noexcept {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned c = p[i];
+    size_t len;
+    unsigned min;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      len = 2, min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3, min = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4, min = 0x10000;
+    } else {
+      return i;
+    }
+    if (i + len > n) return i;
+    unsigned cp = c & (0x7F >> len);
+    for (size_t j = 1; j < len; ++j) {
+      if ((p[i + j] & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (p[i + j] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
+std::string read_text_file(const std::string& path, const std::string& field) {
+  std::string text = read_file(path);
+  if (const size_t bad = utf8_invalid_offset(text); bad != std::string::npos) {
+    char found[64];
+    std::snprintf(found, sizeof found, "invalid byte 0x%02x at offset %zu", static_cast<unsigned char>(text[bad]), bad);
+    throw Error::mismatch(ErrorCode::format, path, field, "UTF-8 text", found);
+  }
+  return text;
 }
 
 bool file_exists(const std::string& path) {

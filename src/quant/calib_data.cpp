@@ -2,6 +2,7 @@
 #include "quant/calib_data.hpp"
 
 #include <cstdlib>
+#include <memory>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -19,33 +20,6 @@ bool ends_with(const std::string& s, const std::string& suf) {
   return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
 }
 
-// Offset of the first invalid UTF-8 sequence, or npos.
-size_t invalid_utf8_at(const std::string& s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const size_t n = s.size();
-  for (size_t i = 0; i < n;) {
-    const unsigned c = p[i];
-    size_t len;
-    unsigned min;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) len = 2, min = 0x80;
-    else if ((c & 0xF0) == 0xE0) len = 3, min = 0x800;
-    else if ((c & 0xF8) == 0xF0) len = 4, min = 0x10000;
-    else return i;
-    if (i + len > n) return i;
-    unsigned cp = c & (0x7F >> len);
-    for (size_t j = 1; j < len; ++j) {
-      if ((p[i + j] & 0xC0) != 0x80) return i;
-      cp = (cp << 6) | (p[i + j] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
-    i += len;
-  }
-  return std::string::npos;
-}
-
 std::string strip(const std::string& s) {
   const char* ws = " \t\r\n\f\v";
   const size_t b = s.find_first_not_of(ws);
@@ -53,40 +27,42 @@ std::string strip(const std::string& s) {
   return s.substr(b, s.find_last_not_of(ws) - b + 1);
 }
 
-std::string decompress_zstd(const std::string& in, const std::string& path) {
+// Streams the whole input through the decoder. Keeps calling while the output buffer comes back
+// full: the decoder may still hold decoded bytes after the last input byte was consumed (the
+// old loop stopped there and called a valid file "truncated"). The stream is owned by a
+// unique_ptr so a bad_alloc in append does not leak it.
+std::string decompress_zstd(const std::string& in, const std::string& path, size_t max_out) {
   std::string out;
-  ZSTD_DStream* ds = ZSTD_createDStream();
+  const std::unique_ptr<ZSTD_DStream, size_t (*)(ZSTD_DStream*)> ds(ZSTD_createDStream(), ZSTD_freeDStream);
   if (!ds) throw Error(ErrorCode::internal, path, "zstd", "cannot create a zstd stream");
-  ZSTD_initDStream(ds);
+  ZSTD_initDStream(ds.get());
   ZSTD_inBuffer ib{in.data(), in.size(), 0};
   std::string buf(ZSTD_DStreamOutSize(), '\0');
   size_t ret = 1;
-  while (ib.pos < ib.size) {
+  for (;;) {
     ZSTD_outBuffer ob{buf.data(), buf.size(), 0};
-    ret = ZSTD_decompressStream(ds, &ob, &ib);
-    if (ZSTD_isError(ret)) {
-      ZSTD_freeDStream(ds);
+    ret = ZSTD_decompressStream(ds.get(), &ob, &ib);
+    if (ZSTD_isError(ret))
       throw Error::mismatch(ErrorCode::format, path, "zstd", "a valid zstd stream", ZSTD_getErrorName(ret));
-    }
+    if (out.size() + ob.pos > max_out)
+      throw Error::mismatch(ErrorCode::format, path, "zstd", fmt::format("at most {} bytes decompressed", max_out),
+                            "more");
     out.append(buf.data(), ob.pos);
-    if (out.size() > (size_t{1} << 34)) {
-      ZSTD_freeDStream(ds);
-      throw Error::mismatch(ErrorCode::format, path, "zstd", "at most 16 GiB decompressed", "more");
-    }
+    if (ib.pos == ib.size && ob.pos < ob.size) break;  // input used up and nothing left to flush
   }
-  ZSTD_freeDStream(ds);
   if (ret != 0) throw Error::mismatch(ErrorCode::format, path, "zstd", "a complete zstd frame", "a truncated one");
   return out;
 }
 
 }  // namespace
 
-std::vector<std::string> read_calib_file(const std::string& path) {
-  std::string text = read_file(path);
+std::vector<std::string> read_calib_file(const std::string& path) { return parse_calib_bytes(read_file(path), path); }
+
+std::vector<std::string> parse_calib_bytes(std::string text, const std::string& path, size_t max_decompressed) {
   const bool zst = ends_with(path, ".zst");
-  if (zst) text = decompress_zstd(text, path);
+  if (zst) text = decompress_zstd(text, path, max_decompressed);
   if (text.size() >= 3 && text.compare(0, 3, "\xEF\xBB\xBF") == 0) text.erase(0, 3);
-  if (const size_t bad = invalid_utf8_at(text); bad != std::string::npos)
+  if (const size_t bad = utf8_invalid_offset(text); bad != std::string::npos)
     throw Error::mismatch(ErrorCode::format, path, "calibration text", "UTF-8 text",
                           fmt::format("invalid byte 0x{:02x} at offset {}", static_cast<unsigned char>(text[bad]), bad));
   std::vector<std::string> out;

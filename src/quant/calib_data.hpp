@@ -17,6 +17,11 @@ namespace awqx::quant {
 // Error{io} missing/unreadable; Error{format} not UTF-8 (offset named), bad JSON line, no
 // non-empty sample.
 std::vector<std::string> read_calib_file(const std::string& path);
+// The same on file contents already in memory (the format comes from `path`'s extension; no
+// file access). max_decompressed bounds a .zst file's output (a zstd "bomb" of a few KB can
+// expand to GBs); Error{format} above it. Exposed for the calib fuzz target.
+std::vector<std::string> parse_calib_bytes(std::string bytes, const std::string& path,
+                                           size_t max_decompressed = size_t{1} << 34);
 
 // "pileval" -> a local copy in calib_dir (or $AWQX_CALIB_DIR): pileval.jsonl.zst, pileval.jsonl,
 // val.jsonl.zst, val.jsonl. Error{io} naming both places when absent (never the network).

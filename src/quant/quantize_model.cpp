@@ -112,10 +112,8 @@ std::vector<TensorView> layer_tensors(quant::LayerWeights& lw, const quant::Laye
   return out;
 }
 
-}  // namespace
-
-QuantizeReport quantize_model(const std::string& model_dir, const std::string& out_dir, const QuantizeOptions& opt,
-                              const QuantizeProgressFn& progress) {
+QuantizeReport quantize_model_impl(const std::string& model_dir, const std::string& out_dir, const QuantizeOptions& opt,
+                                   const QuantizeProgressFn& progress) {
   const auto t0 = std::chrono::steady_clock::now();
   validate_options(opt);
   if (out_dir.empty()) throw Error::mismatch(ErrorCode::invalid_argument, "", "--out", "an output directory", "empty");
@@ -362,6 +360,39 @@ QuantizeReport quantize_model(const std::string& model_dir, const std::string& o
   rep.total_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   rep.peak_rss_bytes = peak_rss_bytes();
   return rep;
+}
+
+bool has_finished_layers(const std::string& rdir) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(rdir, ec))
+    if (e.path().filename().string().rfind("layer-", 0) == 0) return true;
+  return false;
+}
+
+}  // namespace
+
+// A failed run (bad input, disk full, unwritable --out) leaves nothing behind, except finished
+// layers: those are hours of work on a big model and exactly what --resume continues from, so
+// <out>.tmp is kept when it holds any, and the one error line says so.
+QuantizeReport quantize_model(const std::string& model_dir, const std::string& out_dir, const QuantizeOptions& opt,
+                              const QuantizeProgressFn& progress) {
+  const std::string tmp = out_dir.empty() ? "" : fs::path(out_dir).lexically_normal().string() + ".tmp";
+  auto cleanup = [&]() -> bool {  // true when resume files were kept
+    if (tmp.empty() || !fs::exists(tmp)) return false;
+    if (has_finished_layers(path_join(tmp, ".awqx-resume"))) return true;
+    remove_all(tmp);
+    return false;
+  };
+  try {
+    return quantize_model_impl(model_dir, out_dir, opt, progress);
+  } catch (const Error& e) {
+    if (cleanup())
+      throw Error(e.code(), e.file(), e.field(), e.message() + " (finished layers kept in " + tmp + " for --resume)");
+    throw;
+  } catch (...) {
+    cleanup();
+    throw;
+  }
 }
 
 }  // namespace awqx

@@ -48,14 +48,20 @@ bool Tokenizer::is_eos(int32_t id) const {
 
 namespace {
 
-json read_json_or_null(const std::string& path) {
-  if (!fs::exists(path)) return json();
-  const std::string text = tok::read_whole_file(path);
+json parse_json_or_null(const std::string* text_or_null, const std::string& path) {
+  if (!text_or_null) return json();
+  const std::string& text = *text_or_null;
   try {
     return json::parse(text);
   } catch (const json::exception& e) {
     throw Error(ErrorCode::format, path, "", std::string("expected valid JSON, found: ") + e.what());
   }
+}
+
+json read_json_or_null(const std::string& path) {
+  if (!fs::exists(path)) return json();
+  const std::string text = tok::read_whole_file(path);
+  return parse_json_or_null(&text, path);
 }
 
 // "bos_token": "<s>" or {"content": "<s>", ...}.
@@ -85,14 +91,17 @@ std::vector<int32_t> id_list(const json& j, const std::string& file, const std::
   return out;
 }
 
-void apply_folder_configs(Tokenizer& t, const std::string& dir) {
+}  // namespace
+
+void tok::apply_config_texts(Tokenizer& t, const std::string* tc_text, const std::string* gc_text,
+                             const std::string* c_text, const std::string& dir) {
   const int32_t n = t.vocab_size();
   const std::string tc_path = (fs::path(dir) / "tokenizer_config.json").string();
   const std::string gc_path = (fs::path(dir) / "generation_config.json").string();
   const std::string c_path = (fs::path(dir) / "config.json").string();
-  const json tc = read_json_or_null(tc_path);
-  const json gc = read_json_or_null(gc_path);
-  const json cc = read_json_or_null(c_path);
+  const json tc = parse_json_or_null(tc_text, tc_path);
+  const json gc = parse_json_or_null(gc_text, gc_path);
+  const json cc = parse_json_or_null(c_text, c_path);
 
   // BOS: generation_config > config > tokenizer_config string.
   bool bos_set = false;
@@ -130,6 +139,21 @@ void apply_folder_configs(Tokenizer& t, const std::string& dir) {
   if (tc.is_object() && tc.contains("add_bos_token") && tc["add_bos_token"].is_boolean())
     t.set_add_bos(tc["add_bos_token"].get<bool>());
   if (t.bos_id() < 0) t.set_add_bos(false);
+}
+
+namespace {
+
+void apply_folder_configs(Tokenizer& t, const std::string& dir) {
+  std::string texts[3];
+  const std::string* ptr[3] = {nullptr, nullptr, nullptr};
+  const char* names[3] = {"tokenizer_config.json", "generation_config.json", "config.json"};
+  for (int i = 0; i < 3; ++i) {
+    const std::string p = (fs::path(dir) / names[i]).string();
+    if (!fs::exists(p)) continue;
+    texts[i] = tok::read_whole_file(p);
+    ptr[i] = &texts[i];
+  }
+  tok::apply_config_texts(t, ptr[0], ptr[1], ptr[2], dir);
 }
 
 }  // namespace

@@ -21,6 +21,11 @@ std::string sanitize_utf8(std::string_view s);
 
 // Whole file; Error{io} naming the path.
 std::string read_whole_file(const std::string& path);
+// BOS/EOS/add_bos from the folder's config texts (tokenizer_config.json, generation_config.json,
+// config.json; nullptr = file absent), as Tokenizer::load applies them. `dir` only names files
+// in errors. Error{format} naming file + field. Exposed for the tokenizer-config fuzz target.
+void apply_config_texts(Tokenizer& t, const std::string* tokenizer_config, const std::string* generation_config,
+                        const std::string* config, const std::string& dir);
 
 // "<0xAB>" -> 0xAB, else -1.
 int parse_byte_piece(std::string_view piece);

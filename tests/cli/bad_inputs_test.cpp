@@ -8,7 +8,7 @@
 
 #include "awqx/fileutil.hpp"
 #include "awqx/safetensors.hpp"
-#include "cli/cli_runner.hpp"
+#include "cli/bad_input_util.hpp"
 
 using namespace awqx_test;
 namespace fs = std::filesystem;
@@ -56,7 +56,7 @@ TEST(CliBadInputs, ValidModelInspects) {
 
 TEST(CliBadInputs, MissingFolder) {
   const CliResult r = run_cli({"inspect", "/nonexistent/awqx-model"});
-  expect_clean_error(r, "/nonexistent/awqx-model");
+  expect_one_line_error(r, {"/nonexistent/awqx-model"});
 }
 
 TEST(CliBadInputs, TruncatedShard) {
@@ -64,7 +64,7 @@ TEST(CliBadInputs, TruncatedShard) {
   write_model(d);
   const std::string bytes = slurp(d / "model.safetensors");
   std::ofstream(d / "model.safetensors", std::ios::binary | std::ios::trunc).write(bytes.data(), bytes.size() - 9);
-  expect_clean_error(inspect_and_check_unchanged(d), "model.safetensors");
+  expect_one_line_error(inspect_and_check_unchanged(d), {"model.safetensors"});
 }
 
 TEST(CliBadInputs, HeaderLengthLargerThanFile) {
@@ -74,7 +74,7 @@ TEST(CliBadInputs, HeaderLengthLargerThanFile) {
   const uint64_t huge = 1ull << 40;
   std::memcpy(bytes.data(), &huge, 8);
   std::ofstream(d / "model.safetensors", std::ios::binary | std::ios::trunc).write(bytes.data(), bytes.size());
-  expect_clean_error(inspect_and_check_unchanged(d), "model.safetensors");
+  expect_one_line_error(inspect_and_check_unchanged(d), {"model.safetensors"});
 }
 
 TEST(CliBadInputs, OffsetsOutOfRange) {
@@ -86,7 +86,7 @@ TEST(CliBadInputs, OffsetsOutOfRange) {
   ASSERT_NE(at, std::string::npos);
   bytes[at] = '9';
   std::ofstream(d / "model.safetensors", std::ios::binary | std::ios::trunc).write(bytes.data(), bytes.size());
-  expect_clean_error(inspect_and_check_unchanged(d), "model.embed_tokens.weight");
+  expect_one_line_error(inspect_and_check_unchanged(d), {"model.embed_tokens.weight"});
 }
 
 TEST(CliBadInputs, DtypeDoesNotMatchBytes) {
@@ -97,7 +97,7 @@ TEST(CliBadInputs, DtypeDoesNotMatchBytes) {
   ASSERT_NE(at, std::string::npos);
   bytes.replace(at, 5, "\"F16\"");  // 16*8 F16 = 256 bytes, but the span is 512
   std::ofstream(d / "model.safetensors", std::ios::binary | std::ios::trunc).write(bytes.data(), bytes.size());
-  expect_clean_error(inspect_and_check_unchanged(d), "model.embed_tokens.weight");
+  expect_one_line_error(inspect_and_check_unchanged(d), {"model.embed_tokens.weight"});
 }
 
 TEST(CliBadInputs, IndexNamesMissingShard) {
@@ -105,13 +105,13 @@ TEST(CliBadInputs, IndexNamesMissingShard) {
   write_model(d);
   awqx::write_file_atomic(d / "model.safetensors.index.json",
                           R"({"metadata": {"total_size": 512}, "weight_map": {"model.embed_tokens.weight": "model-00001-of-00002.safetensors"}})");
-  expect_clean_error(inspect_and_check_unchanged(d), "model-00001-of-00002.safetensors");
+  expect_one_line_error(inspect_and_check_unchanged(d), {"model-00001-of-00002.safetensors"});
 }
 
 TEST(CliBadInputs, UnknownArchitecture) {
   TempDir d;
   write_model(d, R"({"architectures": ["GPTNeoXForCausalLM"], "model_type": "gpt_neox", "hidden_size": 8})");
-  expect_clean_error(inspect_and_check_unchanged(d), "config.json");
+  expect_one_line_error(inspect_and_check_unchanged(d), {"config.json"});
 }
 
 TEST(CliBadInputs, BadFlagValue) {

@@ -1,0 +1,276 @@
+// Issue 7's bad inputs that need a real model (tiny-llama-7m from ../shared) or a quantized one,
+// run through the CLI with the strict contract of bad_input_util.hpp: non-zero exit, no
+// signal, exactly one stderr line naming file and field, no partial output, inputs unchanged.
+// The header-level cases (truncated shard, header length, offsets, dtype) are in
+// bad_inputs_test.cpp.
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+
+#include <nlohmann/json.hpp>
+
+#include "awqx/fileutil.hpp"
+#include "awqx/quantize.hpp"
+#include "awqx/safetensors.hpp"
+#include "cli/bad_input_util.hpp"
+
+using namespace awqx_test;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string tiny() { return shared_path("models/tiny-llama-7m"); }
+
+// tiny-llama-7m quantized once per process (RTN, g128, GEMM: a second of work), then copied
+// into each test's own folder so damage never leaks between tests.
+const std::string& awq_model() {
+  static TempDir dir;
+  static const std::string path = [] {
+    awqx::QuantizeOptions o;
+    o.method = "rtn";
+    awqx::quantize_model(tiny(), dir / "awq", o);
+    return dir / "awq";
+  }();
+  return path;
+}
+
+std::string copy_awq(const TempDir& d) {
+  fs::copy(awq_model(), d / "m", fs::copy_options::recursive);
+  return d / "m";
+}
+
+// Rewrites `file` with `edit` applied to its tensor list (views into the old mapping stay
+// valid: write_safetensors renames a new file over it).
+template <class F>
+void rewrite(const std::string& file, F edit) {
+  auto st = awqx::SafetensorsFile::open(file);
+  std::vector<awqx::TensorView> ts;
+  for (const auto& n : st->names()) ts.push_back(st->get(n));
+  edit(ts);
+  awqx::write_safetensors(file, ts);
+}
+
+void put_value_in_scales(const std::string& dir, float v) {
+  rewrite(dir + "/model.safetensors", [&](std::vector<awqx::TensorView>& ts) {
+    for (auto& t : ts)
+      if (t.name == "model.layers.1.mlp.up_proj.scales") {
+        auto vals = awqx::to_f32(t);
+        vals[5] = v;
+        t = awqx::make_f16_tensor(t.name, t.shape, vals);
+      }
+  });
+}
+
+CliResult generate(const std::string& dir) {
+  return run_cli({"generate", "--model", dir, "--prompt", "Once", "--max-new-tokens", "1"});
+}
+
+// Runs `awqx quantize` on tiny-llama-7m with `extra` flags into d/out, checking the input model
+// and every file in `inputs` are unchanged and nothing is left in d.
+CliResult quantize(const TempDir& d, std::vector<std::string> extra, const std::vector<std::string>& inputs = {},
+                   const std::string& shell_prefix = "", const std::string& out = "") {
+  const auto before = tree_hashes(tiny());
+  std::map<std::string, uint64_t> in_before;
+  for (const auto& p : inputs) in_before.merge(tree_hashes(p));
+  std::vector<std::string> args = {"quantize", "--model", tiny(), "--out", out.empty() ? d / "out" : out};
+  args.insert(args.end(), extra.begin(), extra.end());
+  CliResult r = run_cli(args, shell_prefix);
+  EXPECT_EQ(tree_hashes(tiny()), before) << "the input model changed";
+  std::map<std::string, uint64_t> in_after;
+  for (const auto& p : inputs) in_after.merge(tree_hashes(p));
+  EXPECT_EQ(in_after, in_before) << "an input file changed";
+  return r;
+}
+
+}  // namespace
+
+TEST(BadInputCli, OverlappingOffsets) {
+  TempDir d;
+  const std::string h = R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})";
+  std::string bytes(8, '\0');
+  const uint64_t n = h.size();
+  std::memcpy(bytes.data(), &n, 8);
+  bytes += h + std::string(12, '\x01');
+  std::ofstream(d / "model.safetensors", std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  awqx::write_file_atomic(d / "config.json", R"({"architectures": ["LlamaForCausalLM"], "model_type": "llama",
+    "hidden_size": 8, "intermediate_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
+    "num_key_value_heads": 1, "vocab_size": 16, "rms_norm_eps": 1e-5})");
+  const auto before = tree_hashes(d.path());
+  expect_one_line_error(run_cli({"inspect", d.path()}), {"model.safetensors", "overlapping"});
+  EXPECT_EQ(tree_hashes(d.path()), before);
+}
+
+TEST(BadInputCli, TensorMissingFromIndex) {
+  TempDir d;
+  const std::string m = copy_awq(d);
+  auto st = awqx::SafetensorsFile::open(m + "/model.safetensors");
+  nlohmann::json wm = nlohmann::json::object();
+  for (const auto& n : st->names())
+    if (n != "model.layers.2.self_attn.o_proj.qweight") wm[n] = "model.safetensors";
+  awqx::write_file_atomic(m + "/model.safetensors.index.json", nlohmann::json{{"metadata", nlohmann::json::object()}, {"weight_map", wm}}.dump());
+  const auto before = tree_hashes(m);
+  expect_one_line_error(generate(m), {"model.safetensors.index.json", "model.layers.2.self_attn.o_proj"});
+  EXPECT_EQ(tree_hashes(m), before);
+}
+
+TEST(BadInputCli, AwqScalesDisagreeWithGroupSize) {
+  TempDir d;
+  const std::string m = copy_awq(d);
+  std::string cfg = slurp_file(m + "/config.json");
+  const size_t at = cfg.find("\"group_size\": 128");
+  ASSERT_NE(at, std::string::npos) << cfg;
+  cfg.replace(at, 17, "\"group_size\": 64");
+  awqx::write_file_atomic(m + "/config.json", cfg);
+  const auto before = tree_hashes(m);
+  expect_one_line_error(generate(m), {"model.safetensors", ".scales", "shape"});
+  EXPECT_EQ(tree_hashes(m), before);
+}
+
+TEST(BadInputCli, AwqQweightShapeDisagreesWithScales) {
+  TempDir d;
+  const std::string m = copy_awq(d);
+  rewrite(m + "/model.safetensors", [](std::vector<awqx::TensorView>& ts) {
+    for (auto& t : ts)
+      if (t.name == "model.layers.0.mlp.gate_proj.qweight") {  // [256, 96] -> [128, 96]: K halves
+        t.shape = {128, 96};
+        t.nbytes /= 2;
+      }
+  });
+  const auto before = tree_hashes(m);
+  expect_one_line_error(generate(m), {"model.safetensors", "model.layers.0.mlp.gate_proj"});
+  EXPECT_EQ(tree_hashes(m), before);
+}
+
+TEST(BadInputCli, NanScales) {
+  TempDir d;
+  const std::string m = copy_awq(d);
+  put_value_in_scales(m, std::numeric_limits<float>::quiet_NaN());
+  const auto before = tree_hashes(m);
+  expect_one_line_error(generate(m), {"model.safetensors", "model.layers.1.mlp.up_proj.scales", "finite"});
+  EXPECT_EQ(tree_hashes(m), before);
+}
+
+TEST(BadInputCli, InfScales) {
+  TempDir d;
+  const std::string m = copy_awq(d);
+  put_value_in_scales(m, std::numeric_limits<float>::infinity());
+  const auto before = tree_hashes(m);
+  expect_one_line_error(generate(m), {"model.safetensors", "model.layers.1.mlp.up_proj.scales", "finite"});
+  EXPECT_EQ(tree_hashes(m), before);
+}
+
+TEST(BadInputCli, NonUtf8CalibrationFile) {
+  TempDir d;
+  std::ofstream(d / "calib.txt", std::ios::binary) << "A fine paragraph.\n\nLatin-1 caf\xe9 here.\n";
+  const CliResult r = quantize(d, {"--calib", d / "calib.txt"}, {d / "calib.txt"});
+  expect_one_line_error(r, {d / "calib.txt", "calibration text", "UTF-8", "offset 30"});
+  expect_no_leftovers(d.path(), d / "out");
+}
+
+TEST(BadInputCli, NonUtf8PplData) {
+  TempDir d;
+  std::ofstream(d / "data.txt", std::ios::binary) << "Some text \xff\xfe then more.\n";
+  const auto before = tree_hashes(d / "data.txt");
+  const CliResult r = run_cli({"ppl", "--model", tiny(), "--data", d / "data.txt", "--ctx", "16"});
+  expect_one_line_error(r, {d / "data.txt", "--data", "UTF-8", "offset 10"});
+  EXPECT_EQ(tree_hashes(d / "data.txt"), before);
+}
+
+TEST(BadInputCli, EmptyCalibrationFile) {
+  TempDir d;
+  std::ofstream(d / "empty.jsonl") << "";
+  const CliResult r = quantize(d, {"--calib", d / "empty.jsonl"}, {d / "empty.jsonl"});
+  expect_one_line_error(r, {d / "empty.jsonl", "calibration text", "non-empty sample"});
+  expect_no_leftovers(d.path(), d / "out");
+}
+
+TEST(BadInputCli, UnknownArchitectureForQuantize) {
+  TempDir d;
+  fs::create_directories(d / "m");
+  awqx::write_file_atomic(d / "m/config.json",
+                          R"({"architectures": ["GPTNeoXForCausalLM"], "model_type": "gpt_neox", "hidden_size": 8})");
+  const auto before = tree_hashes(d / "m");
+  const CliResult r = run_cli({"quantize", "--model", d / "m", "--out", d / "out", "--method", "rtn"});
+  expect_one_line_error(r, {d / "m/config.json", "architectures", "GPTNeoXForCausalLM"});
+  expect_no_leftovers(d.path(), d / "out");
+  EXPECT_EQ(tree_hashes(d / "m"), before);
+}
+
+TEST(BadInputCli, GroupSize96DoesNotDivideK) {
+  TempDir d;
+  const CliResult r = quantize(d, {"--method", "rtn", "--group-size", "96"});
+  expect_one_line_error(r, {"model.safetensors", "--group-size", "96"});
+  expect_no_leftovers(d.path(), d / "out");
+}
+
+TEST(BadInputCli, OutputDirectoryExists) {
+  TempDir d;
+  fs::create_directories(d / "out");
+  awqx::write_file_atomic(d / "out/keep.txt", "mine");
+  const auto before = tree_hashes(d / "out");
+  const CliResult r = quantize(d, {"--method", "rtn"});
+  expect_one_line_error(r, {d / "out", "--out", "exist"});
+  EXPECT_EQ(tree_hashes(d / "out"), before) << "the existing folder was touched";
+  EXPECT_FALSE(fs::exists(d / "out.tmp"));
+}
+
+// Root ignores permission bits, so a chmod-ed folder only blocks a normal user. As root the
+// location is sysfs (mkdir there fails with EPERM for root too).
+TEST(BadInputCli, ReadOnlyOutputLocation) {
+  TempDir d;
+  std::string out;
+  if (::geteuid() != 0) {
+    fs::create_directories(d / "ro");
+    fs::permissions(d / "ro", fs::perms::owner_read | fs::perms::owner_exec);
+    out = d / "ro/out";
+  } else {
+    std::fprintf(stderr, "[ running as root: chmod does not block root, using /sys as the read-only location ]\n");
+    out = "/sys/awqx-test-out-" + std::to_string(::getpid());
+  }
+  const CliResult r = quantize(d, {"--method", "rtn"}, {}, "", out);
+  expect_one_line_error(r, {out + ".tmp", "--out"});
+  EXPECT_FALSE(fs::exists(out));
+  EXPECT_FALSE(fs::exists(out + ".tmp"));
+  if (::geteuid() != 0) fs::permissions(d / "ro", fs::perms::owner_all);
+}
+
+TEST(BadInputCli, OutputUnderARegularFile) {
+  TempDir d;
+  awqx::write_file_atomic(d / "file", "x");
+  const CliResult r = quantize(d, {"--method", "rtn"}, {d / "file"}, "", d / "file/out");
+  expect_one_line_error(r, {d / "file/out.tmp", "--out"});
+  EXPECT_EQ(slurp_file(d / "file"), "x");
+}
+
+// Disk full, portably: RLIMIT_FSIZE (ulimit -f, in 512-byte blocks for sh) makes write() fail
+// with EFBIG like ENOSPC would; awqx ignores SIGXFSZ so it sees the error instead of dumping
+// core. 16 blocks = 8 KiB: the first layer's resume file (~400 KB) cannot be written.
+TEST(BadInputCli, DiskFullDuringFirstSave) {
+  TempDir d;
+  const CliResult r = quantize(d, {"--method", "rtn"}, {}, "ulimit -f 16;");
+  expect_one_line_error(r, {"layer-0.safetensors", "write failed"});
+  expect_no_leftovers(d.path(), d / "out");
+}
+
+// Disk full while writing the final shard, after every layer is done: the finished layers are
+// kept for --resume (named in the one error line), no partial shard or temp file is left, and
+// a rerun with space completes from them.
+TEST(BadInputCli, DiskFullDuringFinalSaveKeepsOnlyResumeFiles) {
+  TempDir d;
+  const CliResult r = quantize(d, {"--method", "rtn"}, {}, "ulimit -f 4096;");  // 2-4 MiB per file
+  expect_one_line_error(r, {"model.safetensors", "write failed", "--resume"});
+  EXPECT_FALSE(fs::exists(d / "out"));
+  for (const auto& e : fs::recursive_directory_iterator(d / "out.tmp")) {
+    const std::string name = e.path().filename().string();
+    EXPECT_TRUE(e.is_directory() || name.rfind("layer-", 0) == 0 || name == "state.json") << "left behind: " << e.path();
+    EXPECT_EQ(name.find(".tmp"), std::string::npos) << "left behind: " << e.path();
+  }
+  const CliResult again = run_cli({"quantize", "--model", tiny(), "--out", d / "out", "--method", "rtn"});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("(6 resumed)"), std::string::npos) << again.out;
+  EXPECT_FALSE(fs::exists(d / "out.tmp"));
+}
