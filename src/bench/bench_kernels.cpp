@@ -244,9 +244,11 @@ void compute_best(BenchKernelsReport& rep) {
       if (b.kernel.empty() || t.first < b.total_ms) b.kernel = name, b.total_ms = t.first;
     }
     if (b.kernel.empty()) continue;
+    // clang 14 (the fuzz/ASan compiler) cannot capture a structured binding: name it first.
+    const auto& per_m = per;
     auto ratio = [&](const char* base) {
-      auto it = per.find(base);
-      return it != per.end() && it->second.second == static_cast<int>(shapes.size()) ? it->second.first / b.total_ms
+      auto it = per_m.find(base);
+      return it != per_m.end() && it->second.second == static_cast<int>(shapes.size()) ? it->second.first / b.total_ms
                                                                                       : 0.0;
     };
     b.speedup_vs_bf16 = ratio(kBf16), b.speedup_vs_f32 = ratio(kF32);

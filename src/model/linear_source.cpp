@@ -10,7 +10,10 @@ namespace awqx {
 LinearSource read_awq_linear(const LinearLoader& ld, const std::string& prefix, int64_t n, int64_t k, bool has_bias);
 
 LinearSource LinearLoader::read(const std::string& prefix, int64_t n, int64_t k, bool has_bias) const {
-  if (cfg.quant.present && store.has(prefix + ".qweight")) return read_awq_linear(*this, prefix, n, k, has_bias);
+  // AWQ model: int4 unless the FP weight is there (modules_to_not_convert). With neither, the
+  // AWQ reader's lookup names the missing tensor as the .qweight the file should have.
+  if (cfg.quant.present && (store.has(prefix + ".qweight") || !store.has(prefix + ".weight")))
+    return read_awq_linear(*this, prefix, n, k, has_bias);
   LinearSource s;
   s.name = prefix;
   s.n = n;

@@ -24,6 +24,10 @@ LinearSource read_awq_linear(const LinearLoader& ld, const std::string& prefix, 
   s.k = k;
   s.is_q4 = true;
   const TensorView qw = ld.store.get(prefix + ".qweight");
+  // qweight against the config's layer size first: otherwise a wrong qweight shows up as a
+  // scales mismatch (the unpacker derives K or N from qweight), naming the wrong tensor.
+  if (n % 8 == 0 && k % 8 == 0)
+    qw.expect_shape(q.version == "gemv" ? std::vector<int64_t>{n, k / 8} : std::vector<int64_t>{k, n / 8});
   TensorView qz;  // optional: symmetric checkpoints may omit it (zero 8)
   const bool with_zeros = ld.store.has(prefix + ".qzeros");
   if (with_zeros) qz = ld.store.get(prefix + ".qzeros");

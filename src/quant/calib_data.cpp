@@ -28,9 +28,9 @@ std::string strip(const std::string& s) {
 }
 
 // Streams the whole input through the decoder. Keeps calling while the output buffer comes back
-// full: the decoder may still hold decoded bytes after the last input byte was consumed (the
-// old loop stopped there and called a valid file "truncated"). The stream is owned by a
-// unique_ptr so a bad_alloc in append does not leak it.
+// full, as zstd's API asks (decoded bytes may still be buffered after the last input byte is
+// consumed; libzstd 1.5 happens not to do that, the loop no longer relies on it). The stream is
+// owned by a unique_ptr so a bad_alloc in append does not leak it.
 std::string decompress_zstd(const std::string& in, const std::string& path, size_t max_out) {
   std::string out;
   const std::unique_ptr<ZSTD_DStream, size_t (*)(ZSTD_DStream*)> ds(ZSTD_createDStream(), ZSTD_freeDStream);

@@ -2,6 +2,8 @@
 // not killed by a signal (no core dump), exactly one stderr line that names every given
 // string (the file and the field), plus helpers to prove nothing was written or changed.
 #pragma once
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -46,6 +48,10 @@ inline void expect_one_line_error(const CliResult& r, const std::vector<std::str
   for (const auto& l : r.err_lines())
     if (!(l.rfind("[", 0) == 0 && l.find("] layer ") != std::string::npos)) lines.push_back(l);
   ASSERT_EQ(lines.size(), 1u) << "expected exactly one stderr line, got:\n" << r.err;
+  // AWQX_PRINT_ERRORS=1: print the message (docs/reliability.md's table is copied from these).
+  if (std::getenv("AWQX_PRINT_ERRORS"))
+    std::printf("[message] %s: exit %d: %s\n", ::testing::UnitTest::GetInstance()->current_test_info()->name(),
+                r.exit_code, lines[0].c_str());
   EXPECT_NE(lines[0].find("error"), std::string::npos) << lines[0];
   for (const auto& m : must_mention) EXPECT_NE(lines[0].find(m), std::string::npos) << "no '" << m << "' in: " << lines[0];
 }

@@ -102,7 +102,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const awqx::Q4Weights w = unpack(qw, hz ? &qz : nullptr, sc, hb ? &bias : nullptr, group, zero_point,
                                      "fuzz.safetensors", "l");
     w.validate("fuzz.safetensors", "l");
-    if (w.n != n || w.k != k) __builtin_trap();
+    // A damaged dim can still form a consistent set for another layer size (qweight K+8 with
+    // per-channel groups): the loader rejects that against config.json, not here.
+    if (damage % 8 == 0 && (w.n != n || w.k != k)) __builtin_trap();
     // Round trip through the packer: every nibble, zero and (fp16-exact) scale comes back.
     const awqx::AwqGemmTensors t = gemv ? awqx::awq_pack_gemv(w, "l") : awqx::awq_pack_gemm(w, "l");
     const awqx::Q4Weights w2 = unpack(t.qweight, &t.qzeros, t.scales, t.bias ? &*t.bias : nullptr, group,
