@@ -53,16 +53,8 @@ void bench_onednn(benchmark::State& st, bool bf16, awqx_bench::Shape s, int64_t 
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = 0;
-  std::vector<char*> rest;
-  for (int i = 0; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
-    else if (a.rfind("--threads=", 0) == 0) threads = std::atoi(a.c_str() + 10);
-    else rest.push_back(argv[i]);
-  }
+  std::vector<char*> rest = awqx_bench::take_threads_flag(argc, argv);
   int rargc = static_cast<int>(rest.size());
-  awqx::set_num_threads(threads);
   benchmark::AddCustomContext("threads", std::to_string(awqx::num_threads()));
   benchmark::AddCustomContext("cpu_isa", awqx::isa_name(awqx::cpu_info().isa));
   for (const auto& s : awqx_bench::kLlamaShapes)

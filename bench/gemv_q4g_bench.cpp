@@ -64,16 +64,8 @@ void bench_onednn(benchmark::State& st, bool bf16, awqx_bench::Shape s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = 0;
-  std::vector<char*> rest;
-  for (int i = 0; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
-    else if (a.rfind("--threads=", 0) == 0) threads = std::atoi(a.c_str() + 10);
-    else rest.push_back(argv[i]);
-  }
+  std::vector<char*> rest = awqx_bench::take_threads_flag(argc, argv);
   int rargc = static_cast<int>(rest.size());
-  awqx::set_num_threads(threads);
   g_read_bw = awqx::measure_read_bandwidth_gbs() * 1e9;
   benchmark::AddCustomContext("threads", std::to_string(awqx::num_threads()));
   benchmark::AddCustomContext("read_bw_GBps", std::to_string(g_read_bw / 1e9));
