@@ -13,16 +13,18 @@ namespace awqx {
 int64_t bench_cache_bytes();
 
 // Streaming read of a buffer of at least 4× bench_cache_bytes() (so it comes from DRAM; at least
-// 64 MiB, at most 4 GiB and half the free RAM), all threads, best of 6. GB/s (1e9 bytes/s).
+// 64 MiB, at most 4 GiB and half the free RAM), all threads; timed per ~24 MiB chunk (like one
+// kernel call), best chunk over 3 sweeps. GB/s (1e9 bytes/s).
 double measure_read_bandwidth_gbs();
 // Same with an explicit buffer size in bytes.
 double measure_read_bandwidth_gbs(size_t buffer_bytes);
 
-// fp32 FMA throughput with the best ISA usable here (AVX-512 > AVX2+FMA > scalar), all threads,
-// best of 5. GFLOP/s counting one FMA lane as 2 FLOP.
+// fp32 FMA throughput with the best ISA usable here (AVX-512 > AVX2+FMA > scalar): the sum over
+// all threads of each thread's best rate over 20 runs (each thread times itself, so preemption
+// on a shared box does not hide the peak). GFLOP/s counting one FMA lane as 2 FLOP.
 double measure_peak_fma_gflops();
 
-// vpdpbusd (AVX-512 VNNI) throughput, all threads, best of 5, in G int8 ops/s counting one
+// vpdpbusd (AVX-512 VNNI) throughput, measured like the FMA peak, in G int8 ops/s counting one
 // u8·s8 multiply-add as 2 ops (comparable with the GFLOP/s of a matmul). 0 if VNNI is not usable.
 double measure_peak_vnni_gops();
 

@@ -26,9 +26,14 @@ void apply_run_flags(const RunFlags& f) { set_num_threads(f.threads); }
 // AWQX_NO_PIN=1 skips it. If the exec fails we just run unpinned.
 void pin_threads_by_default(char** argv) {
   if (std::getenv("OMP_PROC_BIND") || std::getenv("OMP_PLACES") || std::getenv("AWQX_NO_PIN")) return;
+  // The real path, not /proc/self/exe (which would rename the process to "exe" in ps/top).
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return;
+  self[n] = '\0';
   setenv("OMP_PROC_BIND", "close", 0);
   setenv("OMP_PLACES", "cores", 0);
-  execv("/proc/self/exe", argv);
+  execv(self, argv);
 }
 }  // namespace awqx::cli
 
