@@ -55,6 +55,9 @@ struct ModelConfig {
   static ModelConfig parse(const std::string& json_text, const std::string& file);
   // Validates the numbers (positive, divisible heads...). Error{format} naming the field.
   void validate(const std::string& file) const;
+  // The HF config.json keys of these fields (+ quantization_config when quant.present), for the
+  // folders awqx writes itself (convert, make-model). `raw` is not consulted.
+  nlohmann::json to_json() const;
 };
 
 }  // namespace awqx

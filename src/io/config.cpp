@@ -7,6 +7,9 @@
 #include <cmath>
 #include <cfloat>
 #include <climits>
+#include <string>
+
+#include <fmt/format.h>
 
 #include "awqx/error.hpp"
 #include "awqx/fileutil.hpp"
@@ -280,6 +283,33 @@ void ModelConfig::validate(const std::string& file) const {
       throw Error::mismatch(ErrorCode::format, file, "eos_token_id", "ids in [0, vocab_size)", std::to_string(id));
   if (bos_token_id >= vocab_size)
     throw Error::mismatch(ErrorCode::format, file, "bos_token_id", "an id < vocab_size", std::to_string(bos_token_id));
+}
+
+nlohmann::json ModelConfig::to_json() const {
+  // Shortest decimal of the float (1e-05, not 9.999999747378752e-06), as HF configs write it.
+  const auto dec = [](float f) { return std::stod(fmt::format("{}", f)); };
+  json j = {{"architectures", {architecture}},
+            {"model_type", model_type},
+            {"hidden_size", hidden_size},
+            {"intermediate_size", intermediate_size},
+            {"num_hidden_layers", num_hidden_layers},
+            {"num_attention_heads", num_attention_heads},
+            {"num_key_value_heads", num_key_value_heads},
+            {"vocab_size", vocab_size},
+            {"max_position_embeddings", max_position_embeddings},
+            {"rms_norm_eps", dec(rms_norm_eps)},
+            {"rope_theta", dec(rope_theta)},
+            {"rope_scaling", nullptr},
+            {"hidden_act", "silu"},
+            {"tie_word_embeddings", tie_word_embeddings},
+            {"attention_bias", attention_bias},
+            {"torch_dtype", torch_dtype}};
+  if (head_dim > 0) j["head_dim"] = head_dim;
+  if (bos_token_id >= 0) j["bos_token_id"] = bos_token_id;
+  if (eos_token_ids.size() == 1) j["eos_token_id"] = eos_token_ids[0];
+  else if (!eos_token_ids.empty()) j["eos_token_id"] = eos_token_ids;
+  if (quant.present) j["quantization_config"] = quant.to_json();
+  return j;
 }
 
 }  // namespace awqx

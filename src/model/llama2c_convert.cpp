@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "awqx/config.hpp"
 #include "awqx/error.hpp"
 #include "awqx/fileutil.hpp"
 #include "awqx/safetensors.hpp"
@@ -123,27 +124,6 @@ std::vector<float> permute_rope_rows(const float* w, int64_t heads, int64_t hd, 
   return out;
 }
 
-// F32 tensors → one safetensors file, streamed (no copy of the whole model), atomic.
-// TODO(#3): switch to io's write_safetensors once it is implemented.
-void write_f32_safetensors(const std::string& path, const std::vector<TensorView>& ts,
-                           const std::map<std::string, std::string>& meta) {
-  nlohmann::ordered_json h;
-  h["__metadata__"] = meta;
-  size_t off = 0;
-  for (const TensorView& t : ts) {
-    h[t.name] = {{"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {off, off + t.nbytes}}};
-    off += t.nbytes;
-  }
-  std::string hs = h.dump();
-  hs.append((8 - hs.size() % 8) % 8, ' ');  // the data region starts 8-byte aligned
-  const uint64_t hl = hs.size();
-  AtomicFileWriter w(path);
-  w.write(&hl, sizeof(hl));  // little-endian on x86-64
-  w.write(hs.data(), hs.size());
-  for (const TensorView& t : ts) w.write(t.data, t.nbytes);
-  w.commit();
-}
-
 bool ends_with(const std::string& s, const std::string& suf) {
   return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
 }
@@ -237,26 +217,23 @@ void convert_llama2c(const std::string& bin_path, const std::string& tokenizer_p
   view("model.norm.weight", {d}, rms_final);
   if (wcls) view("lm_head.weight", {h.vocab_size, d}, wcls);
 
-  nlohmann::json cfg = {
-      {"architectures", {"LlamaForCausalLM"}},
-      {"model_type", "llama"},
-      {"hidden_size", h.dim},
-      {"intermediate_size", h.hidden_dim},
-      {"num_hidden_layers", h.n_layers},
-      {"num_attention_heads", h.n_heads},
-      {"num_key_value_heads", h.n_kv_heads},
-      {"head_dim", hd},
-      {"vocab_size", h.vocab_size},
-      {"max_position_embeddings", h.seq_len},
-      {"rms_norm_eps", 1e-5},  // llama2.c's run.c hard-codes 1e-5
-      {"rope_theta", 10000.0},
-      {"hidden_act", "silu"},
-      {"tie_word_embeddings", h.shared_classifier},
-      {"attention_bias", false},
-      {"bos_token_id", 1},
-      {"eos_token_id", 2},
-      {"torch_dtype", "float32"},
-  };
+  ModelConfig mc;
+  mc.architecture = "LlamaForCausalLM";
+  mc.model_type = "llama";
+  mc.hidden_size = h.dim;
+  mc.intermediate_size = h.hidden_dim;
+  mc.num_hidden_layers = h.n_layers;
+  mc.num_attention_heads = h.n_heads;
+  mc.num_key_value_heads = h.n_kv_heads;
+  mc.head_dim = static_cast<int>(hd);
+  mc.vocab_size = h.vocab_size;
+  mc.max_position_embeddings = h.seq_len;
+  mc.rms_norm_eps = 1e-5f;  // llama2.c's run.c hard-codes 1e-5
+  mc.tie_word_embeddings = h.shared_classifier;
+  mc.bos_token_id = 1;
+  mc.eos_token_ids = {2};
+  mc.torch_dtype = "float32";
+  const nlohmann::json cfg = mc.to_json();
 
   const std::string tmp = out_dir + ".tmp";
   remove_all(tmp);  // a stale tmp from an interrupted run
@@ -266,7 +243,7 @@ void convert_llama2c(const std::string& bin_path, const std::string& tokenizer_p
     write_file_atomic(path_join(tmp, "config.json"), cfg.dump(2) + "\n");
     write_file_atomic(path_join(tmp, "generation_config.json"),
                       nlohmann::json{{"bos_token_id", 1}, {"eos_token_id", 2}}.dump(2) + "\n");
-    write_f32_safetensors(path_join(tmp, "model.safetensors"), ts, {{"format", "pt"}, {"source", "llama2.c"}});
+    write_safetensors(path_join(tmp, "model.safetensors"), ts, {{"format", "pt"}, {"source", "llama2.c"}});
     if (ends_with(tokenizer_path, ".model")) {
       write_file_atomic(path_join(tmp, "tokenizer.model"), read_file(tokenizer_path));
       const nlohmann::json tc = {{"tokenizer_class", "LlamaTokenizer"}, {"add_bos_token", true},

@@ -167,26 +167,26 @@ json shape_config(const std::string& shape, int layers) {
   if (layers < 0)
     throw Error::mismatch(ErrorCode::invalid_argument, "", "--layers", ">= 1 (0 = the shape's own)",
                           std::to_string(layers));
+  ModelConfig c;
+  c.architecture = s.arch;
+  c.model_type = s.model_type;
+  c.hidden_size = static_cast<int>(s.hidden);
+  c.intermediate_size = static_cast<int>(s.inter);
+  c.num_hidden_layers = layers > 0 ? layers : s.layers;
+  c.num_attention_heads = s.heads;
+  c.num_key_value_heads = s.kv_heads;
+  c.vocab_size = static_cast<int>(s.vocab);
+  c.max_position_embeddings = s.max_pos;
+  c.rms_norm_eps = static_cast<float>(s.eps);
+  c.rope_theta = static_cast<float>(s.rope_theta);
+  c.tie_word_embeddings = s.tie;
+  c.attention_bias = std::string(s.model_type) == "qwen2";  // Qwen2's q/k/v carry biases
   // The tokenizer's BOS/EOS ids (256, 257), so generate stops and starts consistently.
-  json j = {{"architectures", {s.arch}},
-            {"model_type", s.model_type},
-            {"hidden_size", s.hidden},
-            {"intermediate_size", s.inter},
-            {"num_hidden_layers", layers > 0 ? layers : s.layers},
-            {"num_attention_heads", s.heads},
-            {"num_key_value_heads", s.kv_heads},
-            {"vocab_size", s.vocab},
-            {"max_position_embeddings", s.max_pos},
-            {"rms_norm_eps", s.eps},
-            {"rope_theta", s.rope_theta},
-            {"rope_scaling", nullptr},
-            {"hidden_act", "silu"},
-            {"tie_word_embeddings", s.tie},
-            {"bos_token_id", 256},
-            {"eos_token_id", 257},
-            {"torch_dtype", "bfloat16"},
-            {"awqx_synthetic", fmt::format("random weights of the {} shape (awqx make-model), for speed only", s.name)}};
-  if (std::string(s.model_type) == "llama") j["attention_bias"] = false;
+  c.bos_token_id = 256;
+  c.eos_token_ids = {257};
+  c.torch_dtype = "bfloat16";
+  json j = c.to_json();
+  j["awqx_synthetic"] = fmt::format("random weights of the {} shape (awqx make-model), for speed only", s.name);
   return j;
 }
 

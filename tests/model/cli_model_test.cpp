@@ -72,7 +72,10 @@ TEST(CliModel, ConvertThenGenerate) {
 
 TEST(CliModel, BadInputsAreCleanErrors) {
   awqx_test::TempDir tmp;
+  std::ofstream(tmp / "x.txt") << "Some text to score.";  // the data is read (and checked) first
   awqx_test::expect_clean_error(run_cli({"ppl", "--model", tmp / "nope", "--data", tmp / "x.txt"}), "nope");
+  awqx_test::expect_clean_error(run_cli({"ppl", "--model", tmp / "nope", "--data", tmp / "missing.txt"}),
+                                "missing.txt");
   awqx_test::expect_clean_error(
       run_cli({"generate", "--model", awqx_test::shared_path("models/tiny-llama-7m"), "--prompt",
                "a prompt that is longer than four tokens", "--max-seq-len", "4"}),
