@@ -82,6 +82,8 @@ std::vector<std::pair<int32_t, int32_t>> merges_from_scores(const BpeSpec& spec)
 // Vocabulary loaders (vocab_loaders.cpp); Error{format}/Error{unsupported_model} naming the field.
 BpeSpec spec_from_llama2c(std::string_view data, const std::string& src);
 BpeSpec spec_from_gguf(const GgufFile& g);
+// tokenizer.ggml.token_type value -> TokenType; out-of-range / NaN values are "normal".
+TokenType gguf_token_type(double t);
 
 extern const char* const kGpt2Regex;
 extern const char* const kLlama3Regex;

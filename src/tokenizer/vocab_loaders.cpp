@@ -11,6 +11,9 @@ namespace awqx::tok {
 
 // GGUF token_type values (llama.cpp llama_token_type).
 TokenType gguf_token_type(double t) {
+  // The value comes from an untrusted file: anything outside 0..255 (or NaN) is "normal", and
+  // the range check must come first (casting an out-of-range double to int is UB; found by gguf_fuzz).
+  if (!(t >= 0.0 && t < 256.0)) return TokenType::normal;
   switch (static_cast<int>(t)) {
     case 2: return TokenType::unknown;
     case 3: return TokenType::control;

@@ -1,8 +1,11 @@
 // GGUF vocabularies (llama.cpp's own vocab files) against llama.cpp's expected ids.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "awqx/error.hpp"
 #include "awqx/tokenizer.hpp"
+#include "tokenizer/bpe.hpp"
 #include "tokenizer/vocab_vectors.hpp"
 
 using namespace awqx;
@@ -42,4 +45,13 @@ TEST(GgufVocab, LlamaSpmEqualsSentencePieceOnRealText) {
     EXPECT_EQ(a.size(), b.size()) << f;
     EXPECT_TRUE(a == b) << f;
   }
+}
+
+// Regression (gguf_fuzz, UBSan): a token_type far outside int's range was cast to int.
+TEST(GgufVocab, TokenTypeOutOfRangeIsNormal) {
+  using awqx::tok::TokenType;
+  EXPECT_EQ(awqx::tok::gguf_token_type(6), TokenType::byte);
+  EXPECT_EQ(awqx::tok::gguf_token_type(3), TokenType::control);
+  for (double t : {2.4902e9, -1.0, -3e12, 1e300, std::nan("")})
+    EXPECT_EQ(awqx::tok::gguf_token_type(t), TokenType::normal) << t;
 }
