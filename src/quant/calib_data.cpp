@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 #include <memory>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -20,24 +21,27 @@ bool ends_with(const std::string& s, const std::string& suf) {
   return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
 }
 
+constexpr const char* kSpace = " \t\r\n\f\v";
+
 std::string strip(const std::string& s) {
-  const char* ws = " \t\r\n\f\v";
-  const size_t b = s.find_first_not_of(ws);
+  const size_t b = s.find_first_not_of(kSpace);
   if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(ws) - b + 1);
+  return s.substr(b, s.find_last_not_of(kSpace) - b + 1);
 }
 
 // Streams the whole input through the decoder. Keeps calling while the output buffer comes back
 // full, as zstd's API asks (decoded bytes may still be buffered after the last input byte is
-// consumed; libzstd 1.5 happens not to do that, the loop no longer relies on it). The stream is
-// owned by a unique_ptr so a bad_alloc in append does not leak it.
+// consumed; libzstd 1.5 happens not to do that, the loop no longer relies on it). One stream and
+// one staging buffer per thread are reused across calls (zstd's advice: creating a context
+// allocates and clears its window, which dominated the cost of small files).
 std::string decompress_zstd(const std::string& in, const std::string& path, size_t max_out) {
   std::string out;
-  const std::unique_ptr<ZSTD_DStream, size_t (*)(ZSTD_DStream*)> ds(ZSTD_createDStream(), ZSTD_freeDStream);
+  thread_local const std::unique_ptr<ZSTD_DStream, size_t (*)(ZSTD_DStream*)> ds(ZSTD_createDStream(),
+                                                                                ZSTD_freeDStream);
+  thread_local std::string buf(ZSTD_DStreamOutSize(), '\0');
   if (!ds) throw Error(ErrorCode::internal, path, "zstd", "cannot create a zstd stream");
-  ZSTD_initDStream(ds.get());
+  ZSTD_DCtx_reset(ds.get(), ZSTD_reset_session_only);  // a previous call may have thrown mid-frame
   ZSTD_inBuffer ib{in.data(), in.size(), 0};
-  std::string buf(ZSTD_DStreamOutSize(), '\0');
   size_t ret = 1;
   for (;;) {
     ZSTD_outBuffer ob{buf.data(), buf.size(), 0};
@@ -84,15 +88,17 @@ std::vector<std::string> parse_calib_bytes(std::string text, const std::string& 
       if (!s.empty()) out.push_back(std::move(s));
     }
   } else {  // paragraphs separated by blank (whitespace-only) lines
+    // Only non-blank lines enter `para`, so a non-empty `para` always strips to a non-empty
+    // sample (and stripping once per paragraph keeps long paragraphs linear, not quadratic).
     std::string para;
     size_t pos = 0;
     while (pos <= text.size()) {
       size_t e = text.find('\n', pos);
       if (e == std::string::npos) e = text.size();
-      const std::string line = text.substr(pos, e - pos);
+      const std::string_view line(text.data() + pos, e - pos);
       pos = e + 1;
-      if (strip(line).empty()) {
-        if (!strip(para).empty()) out.push_back(strip(para));
+      if (line.find_first_not_of(kSpace) == std::string_view::npos) {
+        if (!para.empty()) out.push_back(strip(para));
         para.clear();
       } else {
         para += line;
@@ -100,7 +106,7 @@ std::vector<std::string> parse_calib_bytes(std::string text, const std::string& 
       }
       if (e == text.size()) break;
     }
-    if (!strip(para).empty()) out.push_back(strip(para));
+    if (!para.empty()) out.push_back(strip(para));
   }
   if (out.empty())
     throw Error::mismatch(ErrorCode::format, path, "calibration text", "at least one non-empty sample", "none");
