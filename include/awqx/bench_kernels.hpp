@@ -37,7 +37,8 @@ struct BenchKernelsRow {
   size_t weight_bytes = 0;         // bytes of weights (+ scales, zeros) per run
   double gbs = 0;                  // weight bytes / median time
   double gflops = 0;               // 2·m·n·k / median time
-  double pct_bw = 0;               // gbs / measured read bandwidth · 100
+  double pct_bw = 0;               // gbs / measured read bandwidth (median chunk) · 100
+  double pct_bw_best = 0;          // best run's GB/s / best probe chunk · 100
   double roof_gflops = 0;          // min(BW · intensity, peak) for this kernel's compute type
   double pct_roof = 0;             // gflops / roof_gflops · 100
   bool ok() const noexcept { return status == "ok"; }

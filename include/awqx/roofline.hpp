@@ -1,6 +1,7 @@
 // Machine limits measured in-process, for "% of roofline" reporting (awqx bench-kernels,
 // awqx bench, bench/ programs). Every probe uses awqx::num_threads() OpenMP threads and returns
-// the best of several runs (the box may be shared: best-of filters out interference).
+// the best of several runs (the box may be shared: best-of filters out interference), except the
+// read bandwidth, which reports both its median and its best run.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -14,9 +15,15 @@ int64_t bench_cache_bytes();
 
 // Streaming read of a buffer of at least 4× bench_cache_bytes() (so it comes from DRAM; at least
 // 64 MiB, at most 4 GiB and half the free RAM), all threads; timed per ~24 MiB chunk (like one
-// kernel call), best chunk over 3 sweeps. GB/s (1e9 bytes/s).
+// kernel call), 3 sweeps. GB/s (1e9 bytes/s): the median chunk (what a kernel's median call is
+// compared with) and the best chunk (compared with a kernel's best call). On a shared VM the
+// two differ by up to 1.5x; comparing a median with a best would bias every ratio low.
+struct ReadBandwidth {
+  double median_gbs = 0, best_gbs = 0;
+};
+ReadBandwidth measure_read_bandwidth(size_t buffer_bytes);
+// The median chunk rate, default buffer size / explicit buffer size in bytes.
 double measure_read_bandwidth_gbs();
-// Same with an explicit buffer size in bytes.
 double measure_read_bandwidth_gbs(size_t buffer_bytes);
 
 // fp32 FMA throughput with the best ISA usable here (AVX-512 > AVX2+FMA > scalar): the sum over
@@ -31,7 +38,8 @@ double measure_peak_vnni_gops();
 // All three at once (what the benchmark verbs print in their header). cache_bytes sizes the
 // bandwidth buffer as in cold_copies (0 = bench_cache_bytes()).
 struct Roofline {
-  double read_bw_gbs = 0, fma_gflops = 0, vnni_gops = 0;
+  double read_bw_gbs = 0, fma_gflops = 0, vnni_gops = 0;  // read_bw_gbs: median chunk
+  double read_bw_best_gbs = 0;
 };
 Roofline measure_roofline(int64_t cache_bytes = 0);
 // Buffer size measure_read_bandwidth_gbs() uses for a given cache size (0 = bench_cache_bytes()).

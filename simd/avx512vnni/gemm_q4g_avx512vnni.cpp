@@ -45,11 +45,12 @@ struct QuantX {
   std::vector<int8_t> q;     // [m][k]
   std::vector<float> scale;  // [m][blocks]
   std::vector<float> qsum;   // [m][blocks] (exact integers, ≤ 127·128, as float)
+  std::vector<float> gsum;   // [m][groups]: Σ over the group's blocks of scale·qsum (zero-point term)
 };
 
-void quantize_rows(const float* x, int64_t k, int ab, int64_t r0, int64_t r1, QuantX& qx) {
-  const int64_t nb = k / ab;
-  for (int64_t i = r0; i < r1; ++i)
+void quantize_rows(const float* x, int64_t k, int ab, int group, int64_t r0, int64_t r1, QuantX& qx) {
+  const int64_t nb = k / ab, bpg = group / ab, groups = k / group;
+  for (int64_t i = r0; i < r1; ++i) {
     for (int64_t b = 0; b < nb; ++b) {
       const float* xp = x + i * k + b * ab;
       __m512 amax = _mm512_setzero_ps();
@@ -68,6 +69,13 @@ void quantize_rows(const float* x, int64_t k, int ab, int64_t r0, int64_t r1, Qu
       qx.scale[static_cast<size_t>(i * nb + b)] = am / 127.f;
       qx.qsum[static_cast<size_t>(i * nb + b)] = static_cast<float>(_mm512_reduce_add_epi32(sum));
     }
+    for (int64_t g = 0; g < groups; ++g) {
+      float t = 0.f;
+      for (int64_t b = g * bpg; b < (g + 1) * bpg; ++b)
+        t += qx.scale[static_cast<size_t>(i * nb + b)] * qx.qsum[static_cast<size_t>(i * nb + b)];
+      qx.gsum[static_cast<size_t>(i * groups + g)] = t;
+    }
+  }
 }
 
 // MR rows × one 16-row tile, all of k.
@@ -127,15 +135,20 @@ void micro(const PackedQ4& p, const QuantX& qx, int ab, int64_t i0, int64_t t, f
 using MicroFn = void (*)(const PackedQ4&, const QuantX&, int, int64_t, int64_t, float*);
 constexpr MicroFn kMicro[9] = {nullptr, micro<1>, micro<2>, micro<3>, micro<4>, micro<5>, micro<6>, micro<7>, micro<8>};
 
-// m == 1 (decode): NT 16-row tiles at once. One x broadcast feeds NT weight blocks and the NT×2
-// accumulator chains are independent, so the loop is bound by vpdpbusd throughput and memory
-// rather than by broadcast uops and dpbusd latency (micro<1> has only 2 chains; measured ~1.4×
-// slower on 4096→11008).
+// m == 1 (decode): NT 16-row tiles at once; memory-bound, so the loop is shaped for the
+// memory system rather than for the ALUs (each choice measured on 4096→11008, 2 threads):
+//  * NT = 2: two weight streams per thread plus a software prefetch 2 KiB ahead keep DRAM
+//    busier than 8 streams did (8 also spilled accumulators): ~34 → ~45 GB/s.
+//  * the high nibble is used in place as v & 0xF0 = 16·q (vpdpbusd takes u8 up to 255; the
+//    int32 sum stays exact and divisible by 16, one shift per block undoes it) — one op less
+//    per 64 bytes than shift + mask.
+//  * zero points are applied once per group: Σ_b sx_b·(d_b − z·qsum_b) = Σ_b sx_b·d_b − z·X_g
+//    with X_g = Σ_b sx_b·qsum_b precomputed with the activations (QuantX::gsum).
 template <int NT>
 void gemv_tiles(const PackedQ4& p, const QuantX& qx, int ab, int64_t t0, float* y) {
   const PackedHeader& h = p.hdr;
   const int64_t k = h.k, n = h.n, groups = h.groups(), kb = k / 8;
-  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  const __m512i m4 = _mm512_set1_epi8(0x0F), mf0 = _mm512_set1_epi8(static_cast<char>(0xF0));
   const int bpg = h.group_size / ab, qb = ab / 8;
   const uint8_t* qt[NT];
   const float* st[NT];
@@ -152,6 +165,9 @@ void gemv_tiles(const PackedQ4& p, const QuantX& qx, int ab, int64_t t0, float* 
     acc[u] = p.bias.empty() ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask[u], p.bias.data() + t * 16);
   }
   for (int64_t g = 0; g < groups; ++g) {
+    __m512 ag[NT];  // Σ_b sx_b·d_b over the group's activation blocks
+#pragma GCC unroll 8
+    for (int u = 0; u < NT; ++u) ag[u] = _mm512_setzero_ps();
     for (int bb = 0; bb < bpg; ++bb) {
       const int64_t b = g * bpg + bb, off = b * qb * 64;
       __m512i lo[NT], hi[NT];
@@ -166,23 +182,25 @@ void gemv_tiles(const PackedQ4& p, const QuantX& qx, int ab, int64_t t0, float* 
 #pragma GCC unroll 8
         for (int u = 0; u < NT; ++u) {
           const uint8_t* q = qt[u] + off + j * 64;
-          _mm_prefetch(reinterpret_cast<const char*>(q) + 1024, _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(q) + 2048, _MM_HINT_T0);
           const __m512i v = _mm512_load_si512(q);
           lo[u] = _mm512_dpbusd_epi32(lo[u], _mm512_and_si512(v, m4), b0);
-          hi[u] = _mm512_dpbusd_epi32(hi[u], _mm512_and_si512(_mm512_srli_epi16(v, 4), m4), b1);
+          hi[u] = _mm512_dpbusd_epi32(hi[u], _mm512_and_si512(v, mf0), b1);
         }
       }
-      const __m512 qs = _mm512_set1_ps(qx.qsum[static_cast<size_t>(b)]);
       const __m512 sx = _mm512_set1_ps(qx.scale[static_cast<size_t>(b)]);
 #pragma GCC unroll 8
       for (int u = 0; u < NT; ++u) {
-        // Scales / zeros are re-read per activation block (L1 hits): holding them for NT tiles
-        // would take registers the accumulators need.
-        const __m512 sc = _mm512_load_ps(st[u] + g * 16);
-        const __m512 z = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(zt[u] + g * 16))));
-        const __m512 d = _mm512_cvtepi32_ps(_mm512_add_epi32(lo[u], hi[u]));
-        acc[u] = _mm512_fmadd_ps(_mm512_fnmadd_ps(z, qs, d), _mm512_mul_ps(sc, sx), acc[u]);
+        const __m512i d = _mm512_add_epi32(lo[u], _mm512_srai_epi32(hi[u], 4));
+        ag[u] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), sx, ag[u]);
       }
+    }
+    const __m512 xg = _mm512_set1_ps(qx.gsum[static_cast<size_t>(g)]);
+#pragma GCC unroll 8
+    for (int u = 0; u < NT; ++u) {
+      const __m512 sc = _mm512_load_ps(st[u] + g * 16);
+      const __m512 z = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(zt[u] + g * 16))));
+      acc[u] = _mm512_fmadd_ps(_mm512_fnmadd_ps(z, xg, ag[u]), sc, acc[u]);
     }
   }
 #pragma GCC unroll 8
@@ -200,13 +218,14 @@ void run_vnni(const PackedQ4& p, const float* x, int64_t m, float* y) {
   qx.q.resize(static_cast<size_t>(m * k));
   qx.scale.resize(static_cast<size_t>(m * (k / ab)));
   qx.qsum.resize(qx.scale.size());
+  qx.gsum.resize(static_cast<size_t>(m * h.groups()));
   // Each row is quantized by one thread, independently: same bytes for any thread count.
   parallel_for(0, m, std::max<int64_t>(1, (m + num_threads() - 1) / num_threads()),
-               [&](int64_t r0, int64_t r1) { quantize_rows(x, k, ab, r0, r1, qx); });
+               [&](int64_t r0, int64_t r1) { quantize_rows(x, k, ab, h.group_size, r0, r1, qx); });
   const QuantX& cq = qx;
   const int64_t grain = tile_grain(tiles, num_threads());
   if (m == 1) {
-    constexpr int kNt = 8;
+    constexpr int kNt = 2;
     parallel_for(0, tiles, grain, [&](int64_t t0, int64_t t1) {
       int64_t t = t0;
       for (; t + kNt <= t1; t += kNt) gemv_tiles<kNt>(p, cq, ab, t, y);

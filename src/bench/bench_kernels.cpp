@@ -129,6 +129,10 @@ void fill_rates(const BenchKernelsReport& rep, double peak, BenchKernelsRow& r) 
   r.gbs = double(r.weight_bytes) / s / 1e9;
   r.gflops = flop / s / 1e9;
   r.pct_bw = rep.roof.read_bw_gbs > 0 ? 100.0 * r.gbs / rep.roof.read_bw_gbs : 0;
+  // Best call vs best probe chunk: the same statistic on both sides, as the median pair above.
+  r.pct_bw_best = rep.roof.read_bw_best_gbs > 0 && r.min_ms > 0
+                      ? 100.0 * double(r.weight_bytes) / (r.min_ms / 1e3) / 1e9 / rep.roof.read_bw_best_gbs
+                      : 0;
   // Minimum traffic of one run: weights once plus fp32 x and y once.
   const double bytes = double(r.weight_bytes) + 4.0 * double(r.m) * double(r.k + r.n);
   r.roof_gflops = roofline_gflops(flop / bytes / 1.0, rep.roof.read_bw_gbs, peak);

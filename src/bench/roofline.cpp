@@ -105,9 +105,11 @@ size_t read_probe_bytes(int64_t cache_bytes) {
   return static_cast<size_t>(std::min({want, double(size_t(4) << 30), 0.5 * free_ram_bytes()}));
 }
 
-double measure_read_bandwidth_gbs() { return measure_read_bandwidth_gbs(read_probe_bytes(0)); }
+double measure_read_bandwidth_gbs() { return measure_read_bandwidth(read_probe_bytes(0)).median_gbs; }
 
-double measure_read_bandwidth_gbs(size_t want) {
+double measure_read_bandwidth_gbs(size_t want) { return measure_read_bandwidth(want).median_gbs; }
+
+ReadBandwidth measure_read_bandwidth(size_t want) {
   const int nt = num_threads();
   const size_t words = std::max<size_t>(want / 8 / (8 * size_t(nt)) * (8 * size_t(nt)), 8 * size_t(nt));
   // mmap + MADV_HUGEPAGE: first-touching gigabytes in 4 KiB pages costs seconds of page faults
@@ -126,11 +128,11 @@ double measure_read_bandwidth_gbs(size_t want) {
   }
   // Timed in chunks of ~24 MiB (one parallel region each, like one kernel call on a 7B layer),
   // sweeping the whole buffer in order so every chunk is cold when read; best chunk rate over
-  // 3 sweeps. Short windows make the probe comparable with the kernels' per-call timing and,
-  // on a shared box, likely to include one unpreempted window (a whole-buffer pass never is).
+  // 3 sweeps. Short windows make the probe comparable with the kernels' per-call timing: the
+  // median chunk is compared with a kernel's median call, the best chunk with its best call.
   const size_t unit = 8 * static_cast<size_t>(nt);
   const size_t chunk = std::max<size_t>(unit, std::min<size_t>(words, (size_t(24) << 20) / 8) / unit * unit);
-  double best = 0;
+  std::vector<double> rates;
   for (int sweep = 0; sweep < 3; ++sweep)
     for (size_t c0 = 0; c0 + chunk <= words; c0 += chunk) {
       const size_t cper = chunk / static_cast<size_t>(nt);
@@ -146,9 +148,10 @@ double measure_read_bandwidth_gbs(size_t want) {
       }
       const double sec = std::chrono::duration<double>(Clock::now() - t0).count();
       if (total != chunk) std::abort();  // also keeps the sum alive
-      best = std::max(best, double(chunk * 8) / sec);
+      rates.push_back(double(chunk * 8) / sec / 1e9);
     }
-  return best / 1e9;
+  std::sort(rates.begin(), rates.end());
+  return {rates[rates.size() / 2], rates.back()};
 }
 
 double measure_peak_fma_gflops() {
@@ -168,7 +171,9 @@ double measure_peak_vnni_gops() {
 
 Roofline measure_roofline(int64_t cache_bytes) {
   Roofline r;
-  r.read_bw_gbs = measure_read_bandwidth_gbs(read_probe_bytes(cache_bytes));
+  const ReadBandwidth bw = measure_read_bandwidth(read_probe_bytes(cache_bytes));
+  r.read_bw_gbs = bw.median_gbs;
+  r.read_bw_best_gbs = bw.best_gbs;
   r.fma_gflops = measure_peak_fma_gflops();
   r.vnni_gops = measure_peak_vnni_gops();
   return r;
