@@ -70,33 +70,35 @@ void Model::Impl::forward_chunk(const int32_t* tokens, int64_t m, float* logits,
 
     float* kc = k_layer(l);
     float* vc = v_layer(l);
-    float* kdst = kc + pos0 * kv_dim;
-    float* vdst = vc + pos0 * kv_dim;
-    const float* q;
-    int64_t q_stride;
+    float* f = qkv.data();
+    float *kr, *vr;  // this chunk's k / v rows (after RoPE), row stride kv_stride
+    int64_t q_stride, kv_stride;
     if (L.qkv) {
-      float* f = qkv.data();
       L.qkv->forward(xnp, m, f);
-      ops::rope_inplace(f, m, qkv_dim, n_heads, pos0, rope);
-      ops::rope_inplace(f + q_dim, m, qkv_dim, n_kv, pos0, rope);
-      for (int64_t r = 0; r < m; ++r) {
-        std::memcpy(kdst + r * kv_dim, f + r * qkv_dim + q_dim, static_cast<size_t>(kv_dim) * sizeof(float));
-        std::memcpy(vdst + r * kv_dim, f + r * qkv_dim + q_dim + kv_dim, static_cast<size_t>(kv_dim) * sizeof(float));
-      }
-      q = f;
-      q_stride = qkv_dim;
+      q_stride = kv_stride = qkv_dim;
+      kr = f + q_dim, vr = f + q_dim + kv_dim;
     } else {
-      // Unfused: k and v are written straight into the cache rows (contiguous [m][kv_dim]).
-      float* f = qkv.data();
+      float* kb = f + chunk * q_dim;  // the fused buffer holds chunk·(q_dim + 2·kv_dim) floats
+      float* vb = kb + chunk * kv_dim;
       L.q->forward(xnp, m, f);
-      L.k->forward(xnp, m, kdst);
-      L.v->forward(xnp, m, vdst);
-      ops::rope_inplace(f, m, q_dim, n_heads, pos0, rope);
-      ops::rope_inplace(kdst, m, kv_dim, n_kv, pos0, rope);
-      q = f;
-      q_stride = q_dim;
+      L.k->forward(xnp, m, kb);
+      L.v->forward(xnp, m, vb);
+      q_stride = q_dim, kv_stride = kv_dim;
+      kr = kb, vr = vb;
     }
-    ops::attention(q, m, q_stride, kc, vc, kv_dim, pos0, n_heads, n_kv, head_dim, att.data(), q_dim);
+    ops::rope_inplace(f, m, q_stride, n_heads, pos0, rope);
+    ops::rope_inplace(kr, m, kv_stride, n_kv, pos0, rope);
+    // Cache is head-major [kv head][max_seq][head_dim]: attention then streams each head's keys
+    // and values contiguously (token-major rows put 16 KiB between a head's consecutive keys).
+    const size_t row_bytes = static_cast<size_t>(head_dim) * sizeof(float);
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t h = 0; h < n_kv; ++h) {
+        const int64_t dst = h * max_seq * head_dim + (pos0 + r) * head_dim, src = r * kv_stride + h * head_dim;
+        std::memcpy(kc + dst, kr + src, row_bytes);
+        std::memcpy(vc + dst, vr + src, row_bytes);
+      }
+    ops::attention(f, m, q_stride, ops::KvView{kc, vc, head_dim, max_seq * head_dim}, pos0, n_heads, n_kv, head_dim,
+                   att.data(), q_dim);
     L.o->forward(att.data(), m, dp);
     ops::add_rmsnorm(xp, dp, L.ffn_norm.data(), xnp, m, hidden, eps);
 

@@ -56,7 +56,7 @@ struct Model::Impl {
   ops::RopeTable rope;
 
   int64_t max_seq = 0, chunk = 0, n_past = 0;
-  FloatBuffer k_cache, v_cache;  // [layers][max_seq][kv_dim]
+  FloatBuffer k_cache, v_cache;  // [layers][kv heads][max_seq][head_dim]
   // Activations for up to `chunk` tokens.
   FloatBuffer x, xn, delta, qkv, att, gu, act;
 

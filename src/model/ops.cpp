@@ -5,8 +5,13 @@
 
 #include <dnnl.hpp>
 
+#include <cstdlib>
+#include <string>
+
+#include "awqx/cpu.hpp"
 #include "awqx/error.hpp"
 #include "awqx/parallel.hpp"
+#include "model/ops_simd.hpp"
 
 namespace awqx::ops {
 
@@ -113,12 +118,49 @@ void rope_inplace(float* x, int64_t m, int64_t row_stride, int n_heads, int64_t 
   });
 }
 
-void attention(const float* q, int64_t m, int64_t q_stride, const float* k_cache, const float* v_cache,
-               int64_t kv_stride, int64_t n_past, int n_heads, int n_kv_heads, int head_dim, float* out,
-               int64_t out_stride) {
+void attend_row_portable(const float* q, const float* k, const float* v, int64_t pos_stride, int64_t n_keys,
+                         int head_dim, float scale, float* scores, float* out) {
+  float mx = -INFINITY;
+  for (int64_t p = 0; p < n_keys; ++p) {
+    scores[p] = dot_f32(q, k + p * pos_stride, head_dim) * scale;
+    mx = std::max(mx, scores[p]);
+  }
+  float sum = 0.f;
+  for (int64_t p = 0; p < n_keys; ++p) {
+    scores[p] = std::exp(scores[p] - mx);
+    sum += scores[p];
+  }
+  const float inv = 1.0f / sum;
+  std::fill(out, out + head_dim, 0.f);
+  for (int64_t p = 0; p < n_keys; ++p) {
+    const float* vp = v + p * pos_stride;
+    const float wgt = scores[p] * inv;
+    for (int d = 0; d < head_dim; ++d) out[d] += wgt * vp[d];
+  }
+}
+
+void silu_mul_portable(const float* g, const float* u, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
+const RowKernels& row_kernels() {
+  static const RowKernels portable{"portable", attend_row_portable, silu_mul_portable, 1};
+  static const RowKernels avx512{"avx512", attend_row_avx512, silu_mul_avx512, 16};
+  static const RowKernels& chosen = [&]() -> const RowKernels& {
+    const char* env = std::getenv("AWQX_OPS");
+    if (env && std::string(env) == "portable") return portable;
+    return cpu_info().has(Isa::avx512) ? avx512 : portable;
+  }();
+  return chosen;
+}
+
+void attention(const float* q, int64_t m, int64_t q_stride, const KvView& kv, int64_t n_past, int n_heads,
+               int n_kv_heads, int head_dim, float* out, int64_t out_stride) {
   const int group = n_heads / n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   const int64_t total = n_past + m;
+  const RowKernels& rk = row_kernels();
+  const AttendRowFn fn = head_dim % rk.head_dim_multiple == 0 ? rk.attend_row : attend_row_portable;
   parallel_for(0, m * n_heads, 1, [&](int64_t b, int64_t e) {
     // Per-thread score buffer, reused across calls: no allocation per token once warm.
     thread_local std::vector<float> scores;
@@ -128,49 +170,33 @@ void attention(const float* q, int64_t m, int64_t q_stride, const float* k_cache
     for (int64_t t = b; t < e; ++t) {
       const int64_t i = t / n_heads;
       const int h = static_cast<int>(t % n_heads);
-      const int kvh = h / group;
-      const float* qh = q + i * q_stride + static_cast<int64_t>(h) * head_dim;
-      const int64_t n_keys = n_past + i + 1;
-      float mx = -INFINITY;
-      for (int64_t p = 0; p < n_keys; ++p) {
-        const float* kp = k_cache + p * kv_stride + static_cast<int64_t>(kvh) * head_dim;
-        scores[p] = dot_f32(qh, kp, head_dim) * scale;
-        mx = std::max(mx, scores[p]);
-      }
-      float sum = 0.f;
-      for (int64_t p = 0; p < n_keys; ++p) {
-        scores[p] = std::exp(scores[p] - mx);
-        sum += scores[p];
-      }
-      const float inv = 1.0f / sum;
-      float* oh = out + i * out_stride + static_cast<int64_t>(h) * head_dim;
-      std::fill(oh, oh + head_dim, 0.f);
-      for (int64_t p = 0; p < n_keys; ++p) {
-        const float* vp = v_cache + p * kv_stride + static_cast<int64_t>(kvh) * head_dim;
-        const float wgt = scores[p] * inv;
-        for (int d = 0; d < head_dim; ++d) oh[d] += wgt * vp[d];
-      }
+      const int64_t ho = static_cast<int64_t>(h / group) * kv.head_stride;
+      fn(q + i * q_stride + static_cast<int64_t>(h) * head_dim, kv.k + ho, kv.v + ho, kv.pos_stride, n_past + i + 1,
+         head_dim, scale, scores.data(), out + i * out_stride + static_cast<int64_t>(h) * head_dim);
     }
   });
+}
+
+void attention(const float* q, int64_t m, int64_t q_stride, const float* k_cache, const float* v_cache,
+               int64_t kv_stride, int64_t n_past, int n_heads, int n_kv_heads, int head_dim, float* out,
+               int64_t out_stride) {
+  attention(q, m, q_stride, KvView{k_cache, v_cache, kv_stride, head_dim}, n_past, n_heads, n_kv_heads, head_dim,
+            out, out_stride);
 }
 
 void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
-  parallel_for(0, n, 4096, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      const float g = gate[i];
-      out[i] = g / (1.0f + std::exp(-g)) * up[i];
-    }
-  });
+  const SiluMulFn fn = row_kernels().silu_mul;
+  parallel_for(0, n, 4096, [&](int64_t b, int64_t e) { fn(gate + b, up + b, out + b, e - b); });
 }
 
 void silu_mul_fused(const float* gu, int64_t m, int64_t inter, float* out) {
+  const SiluMulFn fn = row_kernels().silu_mul;
+  if (m == 1) {  // decode: split the row itself across threads
+    parallel_for(0, inter, 2048, [&](int64_t b, int64_t e) { fn(gu + b, gu + inter + b, out + b, e - b); });
+    return;
+  }
   parallel_for(0, m, 1, [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
-      const float* g = gu + r * 2 * inter;
-      const float* u = g + inter;
-      float* o = out + r * inter;
-      for (int64_t i = 0; i < inter; ++i) o[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
-    }
+    for (int64_t r = b; r < e; ++r) fn(gu + r * 2 * inter, gu + r * 2 * inter + inter, out + r * inter, inter);
   });
 }
 

@@ -37,9 +37,21 @@ class RopeTable {
 // at absolute position pos0 + r.
 void rope_inplace(float* x, int64_t m, int64_t row_stride, int n_heads, int64_t pos0, const RopeTable& rope);
 
+// Where cached keys/values live: position p of kv head h at k + h*head_stride + p*pos_stride
+// (head_dim contiguous floats), the same for v.
+struct KvView {
+  const float* k;
+  const float* v;
+  int64_t pos_stride, head_stride;
+};
+
 // Causal GQA attention. Query row i (absolute position n_past + i) attends to cache positions
-// 0..n_past+i. q: [m][q_stride] holding n_heads*head_dim; k/v caches: [pos][kv_stride] holding
-// n_kv_heads*head_dim (positions 0..n_past+m-1 already written). out: [m][out_stride].
+// 0..n_past+i (already written). q: [m][q_stride] holding n_heads*head_dim; out: [m][out_stride].
+// The inference graph keeps its cache head-major (pos_stride = head_dim), so each head reads
+// one contiguous stream; the calibrator passes token-major rows.
+void attention(const float* q, int64_t m, int64_t q_stride, const KvView& kv, int64_t n_past, int n_heads,
+               int n_kv_heads, int head_dim, float* out, int64_t out_stride);
+// Token-major caches [pos][kv_stride] holding n_kv_heads*head_dim per position.
 void attention(const float* q, int64_t m, int64_t q_stride, const float* k_cache, const float* v_cache,
                int64_t kv_stride, int64_t n_past, int n_heads, int n_kv_heads, int head_dim, float* out,
                int64_t out_stride);

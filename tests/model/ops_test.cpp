@@ -4,10 +4,13 @@
 
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "awqx/parallel.hpp"
+#include "awqx/cpu.hpp"
 #include "model/ops.hpp"
+#include "model/ops_simd.hpp"
 
 using namespace awqx;
 
@@ -100,4 +103,46 @@ TEST(Ops, MatmulAndLogProb) {
   const float logits[3] = {1.f, 2.f, 3.f};
   const double z = std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0));
   EXPECT_NEAR(ops::log_prob(logits, 3, 1), 2.0 - z, 1e-6);
+}
+
+// The AVX-512 row kernels vs the portable oracle (ops_simd.hpp). attend_row: every supported
+// head_dim, key counts with and without a 16-wide tail, a head-major cache with padding between
+// heads (pos_stride = head_dim, as the model uses) and large logits (softmax dominated by one
+// key). Tolerance: both sum ≤ 256 fp32 products per score (relative error ~ 256·2^-24 ≈ 1.5e-5
+// of Σ|q·k|) and a convex combination of V; 2e-5·(1 + |out|) bounds both with margin, and a wrong
+// key, stride or tail would be off by O(1).
+TEST(OpsSimd, AttendRowMatchesPortable) {
+  if (!cpu_info().has(Isa::avx512)) GTEST_SKIP() << "no AVX-512 on this CPU";
+  for (int hd : {64, 80, 96, 128, 256})
+    for (int64_t n_keys : {1, 7, 16, 33, 300})
+      for (float qscale : {1.f, 8.f}) {
+        const int64_t ps = hd;
+        auto q = randv(hd, 11, qscale), k = randv(n_keys * ps, 12), v = randv(n_keys * ps, 13);
+        std::vector<float> s1(n_keys), s2(n_keys), o1(hd), o2(hd);
+        const float scale = 1.f / std::sqrt(float(hd));
+        ops::attend_row_portable(q.data(), k.data(), v.data(), ps, n_keys, hd, scale, s1.data(), o1.data());
+        ops::attend_row_avx512(q.data(), k.data(), v.data(), ps, n_keys, hd, scale, s2.data(), o2.data());
+        for (int d = 0; d < hd; ++d)
+          ASSERT_NEAR(o2[d], o1[d], 2e-5 * (1 + std::fabs(o1[d]))) << "hd " << hd << " keys " << n_keys << " d " << d;
+      }
+}
+
+// silu_mul uses a vector exp: vs the portable std::exp formula over [-100, 10] (and a tail of
+// n % 16 != 0). 4 ulp relative, 1e-30 absolute (silu(-100) is -0 or -4e-37 depending on where
+// exp saturates; both are zero for the model) (the polynomial's truncation is < 1e-8; the FMA chain and the
+// division round a few times).
+TEST(OpsSimd, SiluMulMatchesPortable) {
+  if (!cpu_info().has(Isa::avx512)) GTEST_SKIP() << "no AVX-512 on this CPU";
+  const int64_t n = 11003;
+  std::vector<float> g(n), u(n, 1.f), a(n), b(n);
+  for (int64_t i = 0; i < n; ++i) g[i] = -100.f + 110.f * float(i) / float(n - 1);
+  ops::silu_mul_portable(g.data(), u.data(), a.data(), n);
+  ops::silu_mul_avx512(g.data(), u.data(), b.data(), n);
+  for (int64_t i = 0; i < n; ++i) ASSERT_NEAR(b[i], a[i], 4 * 6e-8 * std::fabs(a[i]) + 1e-30) << "g = " << g[i];
+}
+
+// The model's dispatch picks the AVX-512 set here, and AWQX_OPS=portable is honoured by name.
+TEST(OpsSimd, DispatchNamesAnIsa) {
+  const std::string isa = ops::row_kernels().isa;
+  EXPECT_EQ(isa, cpu_info().has(Isa::avx512) ? "avx512" : "portable");
 }

@@ -1,0 +1,34 @@
+// Per-ISA row kernels behind ops.cpp's attention and SwiGLU (simd/<isa>/ops_<isa>.cpp; the
+// portable versions in ops.cpp are the oracle they are tested against, tests/model/ops_test.cpp).
+// ops.cpp picks one set once per process from cpu_info() (AWQX_ISA caps it, as for kernels).
+#pragma once
+#include <cstdint>
+
+namespace awqx::ops {
+
+// One query row of one head over n_keys cached positions: key/value p at k + p*pos_stride
+// (head_dim contiguous floats). scores: scratch of >= n_keys floats. out[head_dim] =
+// softmax(scale · q·Kᵀ) · V.
+using AttendRowFn = void (*)(const float* q, const float* k, const float* v, int64_t pos_stride, int64_t n_keys,
+                             int head_dim, float scale, float* scores, float* out);
+// out[i] = silu(g[i]) * u[i], i < n. out may alias g.
+using SiluMulFn = void (*)(const float* g, const float* u, float* out, int64_t n);
+
+struct RowKernels {
+  const char* isa;
+  AttendRowFn attend_row;  // null: head_dim unsupported by this ISA set, use the portable one
+  SiluMulFn silu_mul;
+  int head_dim_multiple;   // attend_row needs head_dim % this == 0
+};
+
+void attend_row_portable(const float* q, const float* k, const float* v, int64_t pos_stride, int64_t n_keys,
+                         int head_dim, float scale, float* scores, float* out);
+void silu_mul_portable(const float* g, const float* u, float* out, int64_t n);
+void attend_row_avx512(const float* q, const float* k, const float* v, int64_t pos_stride, int64_t n_keys,
+                       int head_dim, float scale, float* scores, float* out);
+void silu_mul_avx512(const float* g, const float* u, float* out, int64_t n);
+
+// The set ops.cpp uses (best for this CPU); AWQX_OPS=portable forces the portable one.
+const RowKernels& row_kernels();
+
+}  // namespace awqx::ops
