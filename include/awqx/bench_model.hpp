@@ -38,9 +38,14 @@ struct BenchResult {
   std::vector<double> prefill_tok_s, decode_tok_s;  // per timed repeat
   BenchStat prefill, decode;                        // tokens/s
   size_t weight_bytes_per_token = 0;                // Model::weight_bytes()
-  size_t kv_cache_bytes = 0;
-  double read_bandwidth_gbs = 0;                    // measured in this run, 1e9 bytes/s
-  double bound_tok_s = 0;                           // bandwidth / bytes per token
+  size_t kv_cache_bytes = 0;                        // allocated (prompt + gen positions)
+  // K and V read per decoded token at the mean context of the decode steps (attention reads
+  // every cached position of every layer once per token).
+  size_t kv_bytes_per_token = 0;
+  size_t bytes_per_token = 0;                       // weights + kv
+  double read_bandwidth_gbs = 0;                    // measured in this run (median chunk), 1e9 bytes/s
+  double bound_tok_s = 0;                           // bandwidth / bytes_per_token
+  double weights_only_bound_tok_s = 0;              // bandwidth / weight bytes (ignores the KV cache)
   double decode_pct_of_bound = 0;                   // 100 * decode median / bound
   size_t rss_bytes = 0;                             // resident set after the runs (weights paged in)
   size_t peak_rss_bytes = 0;

@@ -124,7 +124,13 @@ BenchResult bench_model(const std::string& dir, const BenchOptions& opts, const 
   }
   r.prefill = stat_of(r.prefill_tok_s);
   r.decode = stat_of(r.decode_tok_s);
-  r.bound_tok_s = r.read_bandwidth_gbs * 1e9 / static_cast<double>(r.weight_bytes_per_token);
+  // Decode step i attends over prompt + i + 1 positions; the mean over the steps sets the KV bytes.
+  const double mean_ctx = double(opts.prompt_tokens) + double(opts.gen_tokens + 1) / 2.0;
+  r.kv_bytes_per_token =
+      static_cast<size_t>(double(r.kv_cache_bytes) / double(model->max_seq_len()) * mean_ctx);
+  r.bytes_per_token = r.weight_bytes_per_token + r.kv_bytes_per_token;
+  r.bound_tok_s = r.read_bandwidth_gbs * 1e9 / static_cast<double>(r.bytes_per_token);
+  r.weights_only_bound_tok_s = r.read_bandwidth_gbs * 1e9 / static_cast<double>(r.weight_bytes_per_token);
   r.decode_pct_of_bound = r.bound_tok_s > 0 ? 100.0 * r.decode.median / r.bound_tok_s : 0;
   r.rss_bytes = current_rss_bytes();
   r.peak_rss_bytes = peak_rss_bytes();
@@ -151,6 +157,9 @@ nlohmann::json BenchResult::to_json() const {
           {"prefill_tok_s_runs", prefill_tok_s},
           {"decode_tok_s_runs", decode_tok_s},
           {"weight_bytes_per_token", weight_bytes_per_token},
+          {"kv_bytes_per_token", kv_bytes_per_token},
+          {"bytes_per_token", bytes_per_token},
+          {"weights_only_bound_tok_s", weights_only_bound_tok_s},
           {"read_bandwidth_gbs", read_bandwidth_gbs},
           {"bound_tok_s", bound_tok_s},
           {"decode_pct_of_bound", decode_pct_of_bound},
@@ -167,13 +176,17 @@ std::string BenchResult::summary() const {
       "threads    {}, backend {}, {}\n"
       "prefill    {:.1f} tok/s median (min {:.1f}, max {:.1f}) over {} x {} tokens\n"
       "decode     {:.2f} tok/s median (min {:.2f}, max {:.2f}) over {} x {} tokens\n"
-      "weights    {:.1f} MiB read per decoded token\n"
-      "bandwidth  {:.2f} GB/s measured -> bound {:.2f} tok/s; decode = {:.0f}% of bound\n"
+      "bytes      {:.1f} MiB read per decoded token: weights {:.1f} MiB + KV cache {:.1f} MiB\n"
+      "bandwidth  {:.2f} GB/s measured -> bound {:.2f} tok/s; decode = {:.0f}% of bound ({:.0f}% of the "
+      "weights-only bound {:.2f})\n"
       "memory     RSS {:.0f} MiB (peak {:.0f} MiB), KV cache {:.1f} MiB, load {:.2f} s\n",
       model_dir, architecture, weights, threads, opts.backend.empty() ? "auto" : opts.backend,
       opts.fuse_layers ? "fused" : "not fused", prefill.median, prefill.min, prefill.max, opts.repeats,
       opts.prompt_tokens, decode.median, decode.min, decode.max, opts.repeats, opts.gen_tokens,
-      weight_bytes_per_token / mib, read_bandwidth_gbs, bound_tok_s, decode_pct_of_bound, rss_bytes / mib,
+      bytes_per_token / mib, weight_bytes_per_token / mib, kv_bytes_per_token / mib, read_bandwidth_gbs,
+      bound_tok_s, decode_pct_of_bound,
+      weights_only_bound_tok_s > 0 ? 100.0 * decode.median / weights_only_bound_tok_s : 0.0,
+      weights_only_bound_tok_s, rss_bytes / mib,
       peak_rss_bytes / mib, kv_cache_bytes / mib, load_seconds);
 }
 

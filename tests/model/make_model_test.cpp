@@ -148,8 +148,15 @@ TEST(MakeModel, BenchWritesJsonWithEveryField) {
   auto m = awqx::Model::load(dir);
   EXPECT_EQ(j["weight_bytes_per_token"].get<size_t>(), m->weight_bytes());
   EXPECT_GT(j["read_bandwidth_gbs"].get<double>(), 0);
+  // KV bytes: 2 (K, V) · layers · kv_dim · 4 bytes · mean decode context (prompt + (gen + 1) / 2).
+  const auto& c = m->config();
+  const double kv_dim = double(c.num_key_value_heads) * double(c.head_dim);
+  const double mean_ctx = j["prompt_tokens"].get<double>() + (j["gen_tokens"].get<double>() + 1) / 2;
+  EXPECT_NEAR(j["kv_bytes_per_token"].get<double>(), 2 * c.num_hidden_layers * kv_dim * 4 * mean_ctx, 1.0);
+  EXPECT_EQ(j["bytes_per_token"].get<size_t>(),
+            j["weight_bytes_per_token"].get<size_t>() + j["kv_bytes_per_token"].get<size_t>());
   EXPECT_NEAR(j["bound_tok_s"].get<double>(),
-              j["read_bandwidth_gbs"].get<double>() * 1e9 / j["weight_bytes_per_token"].get<double>(), 1e-6 * j["bound_tok_s"].get<double>());
+              j["read_bandwidth_gbs"].get<double>() * 1e9 / j["bytes_per_token"].get<double>(), 1e-6 * j["bound_tok_s"].get<double>());
   EXPECT_NEAR(j["decode_pct_of_bound"].get<double>(),
               100 * j["decode_tok_s"]["median"].get<double>() / j["bound_tok_s"].get<double>(), 1e-6);
   EXPECT_GT(j["rss_bytes"].get<size_t>(), 0u);
