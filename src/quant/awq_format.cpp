@@ -3,6 +3,8 @@
 // finite scales) are checked while unpacking.
 #include "awqx/awq_format.hpp"
 
+#include <algorithm>
+
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -12,6 +14,7 @@
 
 #include "awqx/error.hpp"
 #include "awqx/half.hpp"
+#include "awqx/parallel.hpp"
 
 namespace awqx {
 namespace {
@@ -184,11 +187,32 @@ Q4Weights awq_unpack_gemm(const TensorView& qweight, const TensorView* qzeros, c
           w.zeros[static_cast<size_t>((8 * c + kAwqOrder[i]) * ng + j)] = static_cast<uint8_t>((word >> (4 * i)) & 0xF);
       }
   }
-  for (int64_t kk = 0; kk < k; ++kk)
-    for (int64_t c = 0; c < n8; ++c) {
-      const uint32_t word = load_u32(qweight, static_cast<size_t>(kk * n8 + c));
-      for (int i = 0; i < 8; ++i) w.set_q(8 * c + kAwqOrder[i], kk, static_cast<uint8_t>((word >> (4 * i)) & 0xF));
-    }
+  // Transpose [K][N/8] words into [N][K/2] bytes: threads take disjoint groups of 8 output
+  // rows; two K values make one output byte (written whole, no read-modify-write), and K is
+  // walked in blocks so the 16 words of a qweight cache line serve 16 consecutive groups.
+  // (A plain K-outer loop with per-nibble writes made loading a 7B model take minutes.)
+  if (k % 2 == 0) {
+    const uint8_t* qw = static_cast<const uint8_t*>(qweight.data);
+    parallel_for(0, n8, 16, [&](int64_t c0, int64_t c1) {
+      constexpr int64_t kBlock = 256;
+      for (int64_t j0 = 0; j0 < k / 2; j0 += kBlock / 2)
+        for (int64_t c = c0; c < c1; ++c)
+          for (int64_t j = j0; j < std::min(k / 2, j0 + kBlock / 2); ++j) {
+            uint32_t w0, w1;
+            std::memcpy(&w0, qw + 4 * static_cast<size_t>((2 * j) * n8 + c), 4);
+            std::memcpy(&w1, qw + 4 * static_cast<size_t>((2 * j + 1) * n8 + c), 4);
+            for (int i = 0; i < 8; ++i)
+              w.qdata[static_cast<size_t>((8 * c + kAwqOrder[i]) * (k / 2) + j)] =
+                  static_cast<uint8_t>(((w0 >> (4 * i)) & 0xF) | (((w1 >> (4 * i)) & 0xF) << 4));
+          }
+    });
+  } else {
+    for (int64_t kk = 0; kk < k; ++kk)
+      for (int64_t c = 0; c < n8; ++c) {
+        const uint32_t word = load_u32(qweight, static_cast<size_t>(kk * n8 + c));
+        for (int i = 0; i < 8; ++i) w.set_q(8 * c + kAwqOrder[i], kk, static_cast<uint8_t>((word >> (4 * i)) & 0xF));
+      }
+  }
   read_bias(w, bias, file, prefix);
   finish_zero_point(w, zero_point);
   return w;
