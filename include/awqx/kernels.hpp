@@ -60,6 +60,9 @@ struct AlignedFree {
 };
 using AlignedBytes = std::unique_ptr<uint8_t[], AlignedFree>;
 AlignedBytes aligned_alloc_bytes(size_t bytes);  // zero-filled; throws std::bad_alloc
+// Not touched (first-touch placement is the caller's); >= 2 MiB buffers are 2 MiB-aligned and
+// advised for transparent huge pages. Usable size: bytes rounded up to 64.
+AlignedBytes aligned_alloc_untouched(size_t bytes);
 
 // Packed weights: header + format-specific storage. Immutable after pack(); share between
 // the gemv and gemm kernels of a layer when their formats agree.

@@ -49,9 +49,7 @@ PackedQ4 pack_q4r16x8(const Q4Weights& w) {
   // multi-socket machine Linux then places each page on the node of the thread that reads it.
   // (Only the q4r16x8 kernels partition by tiles; q4n/ref and oneDNN do not get this.)
   const size_t total = (p.z_off + z_bytes + 63) / 64 * 64;
-  void* mem = std::aligned_alloc(64, total);
-  if (!mem) throw std::bad_alloc();
-  p.data = AlignedBytes(static_cast<uint8_t*>(mem));
+  p.data = aligned_alloc_untouched(total);  // THP-advised when large; placement by first touch
   uint8_t* q = p.data.get();
   float* s = reinterpret_cast<float*>(p.data.get() + p.s_off);
   uint8_t* z = p.data.get() + p.z_off;

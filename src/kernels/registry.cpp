@@ -54,14 +54,19 @@ void AlignedFree::operator()(void* p) const noexcept { std::free(p); }
 // Buffers of 2 MiB and more (packed weights) start on a 2 MiB boundary and ask for transparent
 // huge pages before the first touch: decode streams every weight byte once per token, and with
 // 4 KiB pages the TLB misses cost ~10% of GEMV bandwidth here (THP is "madvise" on Debian).
-AlignedBytes aligned_alloc_bytes(size_t bytes) {
+AlignedBytes aligned_alloc_untouched(size_t bytes) {
   constexpr size_t kHuge = size_t{2} << 20;
   const size_t rounded = std::max<size_t>(64, (bytes + 63) / 64 * 64);
   void* p = nullptr;
   if (posix_memalign(&p, rounded >= kHuge ? kHuge : 64, rounded) != 0 || !p) throw std::bad_alloc();
   if (rounded >= kHuge) madvise(p, rounded, MADV_HUGEPAGE);  // advisory: ignore failure
-  std::memset(p, 0, rounded);
   return AlignedBytes(static_cast<uint8_t*>(p));
+}
+
+AlignedBytes aligned_alloc_bytes(size_t bytes) {
+  AlignedBytes p = aligned_alloc_untouched(bytes);
+  std::memset(p.get(), 0, std::max<size_t>(64, (bytes + 63) / 64 * 64));
+  return p;
 }
 
 size_t PackedQ4::weight_bytes() const noexcept {
