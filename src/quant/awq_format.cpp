@@ -160,7 +160,8 @@ Q4Weights awq_unpack_gemm(const TensorView& qweight, const TensorView* qzeros, c
                           const TensorView* bias, int group_size, bool zero_point, const std::string& file,
                           const std::string& prefix) {
   const std::string qn = tname(prefix, "qweight"), zn = tname(prefix, "qzeros"), sn = tname(prefix, "scales");
-  const auto [k, n8] = check_qweight_rank(qweight, scales, file, qn, sn, "[K, N/8]", "N/8");
+  const auto [k_rows, n8_cols] = check_qweight_rank(qweight, scales, file, qn, sn, "[K, N/8]", "N/8");
+  const int64_t k = k_rows, n8 = n8_cols;  // named copies: clang 14 cannot capture structured bindings
   const int64_t n = n8 * 8;
   check_limits(n, k, file, qn);
   const int64_t g = resolve_group_size(group_size, k, file, qn);
