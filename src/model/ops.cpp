@@ -144,8 +144,8 @@ void silu_mul_portable(const float* g, const float* u, float* out, int64_t n) {
 }
 
 const RowKernels& row_kernels() {
-  static const RowKernels portable{"portable", attend_row_portable, silu_mul_portable, 1};
-  static const RowKernels avx512{"avx512", attend_row_avx512, silu_mul_avx512, 16};
+  static const RowKernels portable{"portable", attend_row_portable, silu_mul_portable};
+  static const RowKernels avx512{"avx512", attend_row_avx512, silu_mul_avx512};
   static const RowKernels& chosen = [&]() -> const RowKernels& {
     const char* env = std::getenv("AWQX_OPS");
     if (env && std::string(env) == "portable") return portable;
@@ -159,8 +159,7 @@ void attention(const float* q, int64_t m, int64_t q_stride, const KvView& kv, in
   const int group = n_heads / n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   const int64_t total = n_past + m;
-  const RowKernels& rk = row_kernels();
-  const AttendRowFn fn = head_dim % rk.head_dim_multiple == 0 ? rk.attend_row : attend_row_portable;
+  const AttendRowFn fn = row_kernels().attend_row;
   parallel_for(0, m * n_heads, 1, [&](int64_t b, int64_t e) {
     // Per-thread score buffer, reused across calls: no allocation per token once warm.
     thread_local std::vector<float> scores;

@@ -16,9 +16,8 @@ using SiluMulFn = void (*)(const float* g, const float* u, float* out, int64_t n
 
 struct RowKernels {
   const char* isa;
-  AttendRowFn attend_row;  // null: head_dim unsupported by this ISA set, use the portable one
+  AttendRowFn attend_row;  // handles any head_dim (unsupported sizes fall back to the portable one)
   SiluMulFn silu_mul;
-  int head_dim_multiple;   // attend_row needs head_dim % this == 0
 };
 
 void attend_row_portable(const float* q, const float* k, const float* v, int64_t pos_stride, int64_t n_keys,
