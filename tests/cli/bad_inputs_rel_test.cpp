@@ -5,6 +5,7 @@
 // bad_inputs_test.cpp.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -273,4 +274,99 @@ TEST(BadInputCli, DiskFullDuringFinalSaveKeepsOnlyResumeFiles) {
   EXPECT_EQ(again.exit_code, 0) << again.err;
   EXPECT_NE(again.out.find("(6 resumed)"), std::string::npos) << again.out;
   EXPECT_FALSE(fs::exists(d / "out.tmp"));
+}
+
+// A real full disk (the "small tmpfs"): ENOSPC, not EFBIG. The tmpfs is mounted in a
+// private mount namespace (`unshare -m`, or `unshare -rm` through a user namespace when not
+// root), so nothing is mounted on the host and the mount vanishes with the shell; the shell
+// therefore records what is left on the tmpfs before it exits. Where neither namespace kind is
+// allowed the test skips with the reason (the ulimit tests above still cover the contract).
+namespace {
+
+struct TmpfsQuantize {
+  CliResult first;                // quantize on a tmpfs of `size`
+  std::vector<std::string> left;  // paths left on the tmpfs afterwards, relative to it
+  int resume_exit = -1;           // the same command after growing the tmpfs to 64 MiB
+  std::string resume_out;
+  std::vector<std::string> resume_left;
+};
+
+std::vector<std::string> read_lines(const std::string& path) {
+  std::vector<std::string> lines;
+  std::ifstream f(path);
+  for (std::string l; std::getline(f, l);)
+    if (!l.empty()) lines.push_back(l);
+  return lines;
+}
+
+bool quantize_on_tmpfs(const TempDir& d, const std::string& size, TmpfsQuantize* q) {
+  const std::string mnt = d / "fs";
+  fs::create_directories(mnt);
+  const std::string mount = "mount -t tmpfs -o size=" + size + " tmpfs " + shell_quote(mnt);
+  std::string unshare;
+  for (const char* u : {"unshare -m", "unshare -rm"}) {
+    const std::string probe = std::string(u) + " sh -c " + shell_quote(mount) + " >/dev/null 2>&1";
+    if (std::system(probe.c_str()) == 0) {
+      unshare = u;
+      break;
+    }
+  }
+  if (unshare.empty()) return false;
+  std::string awqx = shell_quote(cli_path());
+  for (const char* a : {"quantize", "--model"}) awqx += std::string(" ") + a;
+  awqx += " " + shell_quote(tiny()) + " --out " + shell_quote(mnt + "/out") + " --method rtn </dev/null";
+  const std::string left = "(cd " + shell_quote(mnt) + " && find . -mindepth 1)";
+  const std::string script = mount + " || exit 99\n" +                                      //
+                             awqx + " >" + shell_quote(d / "out1") + " 2>" + shell_quote(d / "err1") + "\n" +
+                             "echo $? >" + shell_quote(d / "rc1") + "\n" +                   //
+                             left + " >" + shell_quote(d / "left1") + "\n" +                 //
+                             "mount -o remount,size=64m " + shell_quote(mnt) + " || exit 98\n" +
+                             awqx + " >" + shell_quote(d / "out2") + " 2>&1\n" +             //
+                             "echo $? >" + shell_quote(d / "rc2") + "\n" +                   //
+                             left + " >" + shell_quote(d / "left2") + "\n";
+  const std::string cmd = unshare + " sh -c " + shell_quote(script);
+  const int st = std::system(cmd.c_str());
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "namespace shell failed: " << st;
+  const int rc1 = std::stoi(slurp_file(d / "rc1"));
+  q->first.exit_code = rc1 > 128 ? -1 : rc1;
+  q->first.signal = rc1 > 128 ? rc1 - 128 : 0;
+  q->first.out = slurp_file(d / "out1");
+  q->first.err = slurp_file(d / "err1");
+  q->left = read_lines(d / "left1");
+  q->resume_exit = std::stoi(slurp_file(d / "rc2"));
+  q->resume_out = slurp_file(d / "out2");
+  q->resume_left = read_lines(d / "left2");
+  return true;
+}
+
+}  // namespace
+
+// 256 KiB: the first layer's resume file (~400 KB) does not fit: nothing may be left.
+TEST(BadInputCli, TmpfsFullDuringFirstSave) {
+  TempDir d;
+  TmpfsQuantize q;
+  if (!quantize_on_tmpfs(d, "256k", &q)) GTEST_SKIP() << "no mount namespace (unshare -m / -rm refused)";
+  expect_one_line_error(q.first, {"layer-0.safetensors", "No space left on device"});
+  EXPECT_TRUE(q.left.empty()) << "left behind on the tmpfs: " << q.left.front();
+  EXPECT_EQ(q.resume_exit, 0) << q.resume_out;
+}
+
+// 4 MiB: the six ~400 KB layer files fit, the final shard does not: only the resume files stay,
+// and after the disk grows the same command resumes all six layers and leaves exactly the model.
+TEST(BadInputCli, TmpfsFullDuringFinalSaveThenResume) {
+  TempDir d;
+  TmpfsQuantize q;
+  if (!quantize_on_tmpfs(d, "4m", &q)) GTEST_SKIP() << "no mount namespace (unshare -m / -rm refused)";
+  expect_one_line_error(q.first, {"model.safetensors", "No space left on device", "--resume"});
+  for (const auto& p : q.left) {
+    const std::string name = fs::path(p).filename().string();
+    EXPECT_TRUE(p == "./out.tmp" || p == "./out.tmp/.awqx-resume" || name.rfind("layer-", 0) == 0 ||
+                name == "state.json")
+        << "left behind: " << p;
+  }
+  EXPECT_EQ(q.resume_exit, 0) << q.resume_out;
+  EXPECT_NE(q.resume_out.find("(6 resumed)"), std::string::npos) << q.resume_out;
+  for (const auto& p : q.resume_left) EXPECT_EQ(p.rfind("./out", 0), 0u) << p;
+  EXPECT_EQ(std::count(q.resume_left.begin(), q.resume_left.end(), "./out.tmp"), 0) << "out.tmp left";
+  EXPECT_EQ(std::count(q.resume_left.begin(), q.resume_left.end(), "./out/model.safetensors"), 1);
 }
