@@ -2,6 +2,7 @@
 // Directories the same way: build in "<dir>.tmp", rename when complete.
 #pragma once
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -36,6 +37,13 @@ class AtomicFileWriter {  // streaming variant for large outputs
   int fd_ = -1;
   bool committed_ = false;
 };
+
+// Builds the folder `dir` whole or not at all: `fill(tmp)` writes into "<dir>.tmp" (a stale one
+// from an interrupted run is removed first), which is then renamed to `dir` (replacing an
+// existing `dir`, which callers only allow with --overwrite) and the parent fsynced. On any
+// exception "<dir>.tmp" is removed and the exception propagates: nothing is left behind.
+// `field` names the flag in errors (e.g. "--out").
+void build_dir_atomic(const std::string& dir, const std::string& field, const std::function<void(const std::string& tmp)>& fill);
 
 void fsync_dir(const std::string& dir);
 void remove_all(const std::string& path) noexcept;  // rm -rf, ignores errors

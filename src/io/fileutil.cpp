@@ -182,6 +182,26 @@ void AtomicFileWriter::commit() {
   fsync_dir(dirname_of(path_));
 }
 
+void build_dir_atomic(const std::string& dir, const std::string& field, const std::function<void(const std::string&)>& fill) {
+  namespace fs = std::filesystem;
+  const std::string tmp = dir + ".tmp";
+  remove_all(tmp);
+  std::error_code ec;
+  fs::create_directories(tmp, ec);
+  if (ec) throw Error::mismatch(ErrorCode::io, tmp, field, "a writable location", ec.message());
+  try {
+    fill(tmp);
+    if (fs::exists(dir)) remove_all(dir);
+    fs::rename(tmp, dir, ec);
+    if (ec) throw Error::mismatch(ErrorCode::io, dir, field, "a rename of the finished folder", ec.message());
+    const std::string parent = fs::path(dir).parent_path().string();
+    fsync_dir(parent.empty() ? "." : parent);
+  } catch (...) {
+    remove_all(tmp);
+    throw;
+  }
+}
+
 void write_file_atomic(const std::string& path, std::string_view contents) {
   AtomicFileWriter w(path);
   w.write(contents.data(), contents.size());

@@ -235,11 +235,7 @@ void convert_llama2c(const std::string& bin_path, const std::string& tokenizer_p
   mc.torch_dtype = "float32";
   const nlohmann::json cfg = mc.to_json();
 
-  const std::string tmp = out_dir + ".tmp";
-  remove_all(tmp);  // a stale tmp from an interrupted run
-  fs::create_directories(tmp, ec);
-  if (ec) throw Error(ErrorCode::io, tmp, "--out", fmt::format("cannot create directory: {}", ec.message()));
-  try {
+  build_dir_atomic(out_dir, "--out", [&](const std::string& tmp) {
     write_file_atomic(path_join(tmp, "config.json"), cfg.dump(2) + "\n");
     write_file_atomic(path_join(tmp, "generation_config.json"),
                       nlohmann::json{{"bos_token_id", 1}, {"eos_token_id", 2}}.dump(2) + "\n");
@@ -253,14 +249,7 @@ void convert_llama2c(const std::string& bin_path, const std::string& tokenizer_p
     } else {
       write_tokenizer_json_from_llama2c(tokenizer_path, tmp);
     }
-    fs::rename(tmp, out_dir, ec);
-    if (ec) throw Error(ErrorCode::io, out_dir, "--out", fmt::format("cannot rename {}: {}", tmp, ec.message()));
-    const std::string parent = fs::path(out_dir).parent_path().string();
-    fsync_dir(parent.empty() ? "." : parent);
-  } catch (...) {
-    remove_all(tmp);
-    throw;
-  }
+  });
 }
 
 }  // namespace awqx

@@ -210,81 +210,72 @@ uint64_t make_model(const std::string& out_dir, const MakeModelOptions& opt, con
     throw Error::mismatch(ErrorCode::invalid_argument, out_dir, "--out", "a path that does not exist (or --overwrite)",
                           "an existing path");
 
-  const std::string tmp = out_dir + ".tmp";
-  remove_all(tmp);
-  std::error_code ec;
-  fs::create_directories(tmp, ec);
-  if (ec) throw Error::mismatch(ErrorCode::io, tmp, "--out", "a writable location", ec.message());
-
-  const DType fp = opt.quantized ? DType::F16 : DType::BF16;  // AutoAWQ checkpoints are fp16
-  const int n_steps = n_layers + 2;                           // embed, layers, norm + lm_head
-  json weight_map = json::object();
   uint64_t total = 0;
-  int step = 0;
-  // One shard per step: peak memory is one layer (or the embedding), whatever the model size.
-  auto write_shard = [&](std::vector<TensorView> ts) {
-    const std::string name = fmt::format("model-{:05d}-of-{:05d}.safetensors", step + 1, n_steps);
-    write_safetensors(path_join(tmp, name), ts);
-    for (const TensorView& t : ts) {
-      weight_map[t.name] = name;
-      total += t.nbytes;
+  // Nothing of a failed run (disk full...) is left: the folder is built in <out>.tmp.
+  build_dir_atomic(out_dir, "--out", [&](const std::string& tmp) {
+    const DType fp = opt.quantized ? DType::F16 : DType::BF16;  // AutoAWQ checkpoints are fp16
+    const int n_steps = n_layers + 2;                           // embed, layers, norm + lm_head
+    json weight_map = json::object();
+    int step = 0;
+    // One shard per step: peak memory is one layer (or the embedding), whatever the model size.
+    auto write_shard = [&](std::vector<TensorView> ts) {
+      const std::string name = fmt::format("model-{:05d}-of-{:05d}.safetensors", step + 1, n_steps);
+      write_safetensors(path_join(tmp, name), ts);
+      for (const TensorView& t : ts) {
+        weight_map[t.name] = name;
+        total += t.nbytes;
+      }
+      ++step;
+      if (progress)
+        progress({step, n_steps, total, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()});
+    };
+    auto linear = [&](std::vector<TensorView>& ts, const std::string& prefix, int64_t n, int64_t k, bool bias) {
+      if (opt.quantized) {
+        random_q4(ts, prefix, n, k, opt.group_size == -1 ? static_cast<int>(k) : opt.group_size, bias, opt.seed);
+        return;
+      }
+      ts.push_back(random_fp(prefix + ".weight", fp, n, k, opt.seed, kStd));
+      if (bias) ts.push_back(random_fp(prefix + ".bias", fp, 1, n, opt.seed, kStd));
+    };
+
+    write_shard({random_fp("model.embed_tokens.weight", fp, V, H, opt.seed, kStd)});
+    for (int l = 0; l < n_layers; ++l) {
+      const std::string p = fmt::format("model.layers.{}.", l);
+      std::vector<TensorView> ts;
+      ts.push_back(random_fp(p + "input_layernorm.weight", fp, 1, H, opt.seed, 0.0f, 1.0f));
+      linear(ts, p + "self_attn.q_proj", q_dim, H, qwen);
+      linear(ts, p + "self_attn.k_proj", kv_dim, H, qwen);
+      linear(ts, p + "self_attn.v_proj", kv_dim, H, qwen);
+      linear(ts, p + "self_attn.o_proj", H, q_dim, false);
+      ts.push_back(random_fp(p + "post_attention_layernorm.weight", fp, 1, H, opt.seed, 0.0f, 1.0f));
+      linear(ts, p + "mlp.gate_proj", I, H, false);
+      linear(ts, p + "mlp.up_proj", I, H, false);
+      linear(ts, p + "mlp.down_proj", H, I, false);
+      write_shard(std::move(ts));
     }
-    ++step;
-    if (progress)
-      progress({step, n_steps, total, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()});
-  };
-  auto linear = [&](std::vector<TensorView>& ts, const std::string& prefix, int64_t n, int64_t k, bool bias) {
+    {
+      std::vector<TensorView> ts;
+      ts.push_back(random_fp("model.norm.weight", fp, 1, H, opt.seed, 0.0f, 1.0f));
+      // lm_head stays FP in AutoAWQ checkpoints too.
+      if (!s.tie) ts.push_back(random_fp("lm_head.weight", fp, V, H, opt.seed, kStd));
+      write_shard(std::move(ts));
+    }
+    // The index goes after the shards: until it exists they are not a model.
+    write_file_atomic(path_join(tmp, "model.safetensors.index.json"),
+                      json{{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}}.dump(2) + "\n");
+
     if (opt.quantized) {
-      random_q4(ts, prefix, n, k, opt.group_size == -1 ? static_cast<int>(k) : opt.group_size, bias, opt.seed);
-      return;
+      QuantConfig qc;
+      qc.present = true;
+      qc.group_size = opt.group_size;
+      cj["quantization_config"] = qc.to_json();
+      cj["torch_dtype"] = "float16";
     }
-    ts.push_back(random_fp(prefix + ".weight", fp, n, k, opt.seed, kStd));
-    if (bias) ts.push_back(random_fp(prefix + ".bias", fp, 1, n, opt.seed, kStd));
-  };
-
-  write_shard({random_fp("model.embed_tokens.weight", fp, V, H, opt.seed, kStd)});
-  for (int l = 0; l < n_layers; ++l) {
-    const std::string p = fmt::format("model.layers.{}.", l);
-    std::vector<TensorView> ts;
-    ts.push_back(random_fp(p + "input_layernorm.weight", fp, 1, H, opt.seed, 0.0f, 1.0f));
-    linear(ts, p + "self_attn.q_proj", q_dim, H, qwen);
-    linear(ts, p + "self_attn.k_proj", kv_dim, H, qwen);
-    linear(ts, p + "self_attn.v_proj", kv_dim, H, qwen);
-    linear(ts, p + "self_attn.o_proj", H, q_dim, false);
-    ts.push_back(random_fp(p + "post_attention_layernorm.weight", fp, 1, H, opt.seed, 0.0f, 1.0f));
-    linear(ts, p + "mlp.gate_proj", I, H, false);
-    linear(ts, p + "mlp.up_proj", I, H, false);
-    linear(ts, p + "mlp.down_proj", H, I, false);
-    write_shard(std::move(ts));
-  }
-  {
-    std::vector<TensorView> ts;
-    ts.push_back(random_fp("model.norm.weight", fp, 1, H, opt.seed, 0.0f, 1.0f));
-    // lm_head stays FP in AutoAWQ checkpoints too.
-    if (!s.tie) ts.push_back(random_fp("lm_head.weight", fp, V, H, opt.seed, kStd));
-    write_shard(std::move(ts));
-  }
-  // The index goes after the shards: until it exists they are not a model.
-  write_file_atomic(path_join(tmp, "model.safetensors.index.json"),
-                    json{{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}}.dump(2) + "\n");
-
-  if (opt.quantized) {
-    QuantConfig qc;
-    qc.present = true;
-    qc.group_size = opt.group_size;
-    cj["quantization_config"] = qc.to_json();
-    cj["torch_dtype"] = "float16";
-  }
-  write_file_atomic(path_join(tmp, "config.json"), cj.dump(2) + "\n");
-  write_file_atomic(path_join(tmp, "generation_config.json"),
-                    json{{"bos_token_id", 256}, {"eos_token_id", 257}, {"do_sample", false}}.dump(2) + "\n");
-  write_byte_tokenizer(tmp, 256, 257);
-
-  if (fs::exists(out_dir)) remove_all(out_dir);  // only reached with overwrite
-  fs::rename(tmp, out_dir, ec);
-  if (ec) throw Error::mismatch(ErrorCode::io, out_dir, "--out", "a rename of the finished folder", ec.message());
-  const fs::path parent = fs::path(out_dir).parent_path();
-  fsync_dir(parent.empty() ? "." : parent.string());
+    write_file_atomic(path_join(tmp, "config.json"), cj.dump(2) + "\n");
+    write_file_atomic(path_join(tmp, "generation_config.json"),
+                      json{{"bos_token_id", 256}, {"eos_token_id", 257}, {"do_sample", false}}.dump(2) + "\n");
+    write_byte_tokenizer(tmp, 256, 257);
+  });
   return total;
 }
 

@@ -280,15 +280,15 @@ TEST(BadInputCli, DiskFullDuringFinalSaveKeepsOnlyResumeFiles) {
 // private mount namespace (`unshare -m`, or `unshare -rm` through a user namespace when not
 // root), so nothing is mounted on the host and the mount vanishes with the shell; the shell
 // therefore records what is left on the tmpfs before it exits. Where neither namespace kind is
-// allowed the test skips with the reason (the ulimit tests above still cover the contract).
+// allowed the tests skip with the reason (the ulimit tests above still cover the contract).
 namespace {
 
-struct TmpfsQuantize {
-  CliResult first;                // quantize on a tmpfs of `size`
-  std::vector<std::string> left;  // paths left on the tmpfs afterwards, relative to it
-  int resume_exit = -1;           // the same command after growing the tmpfs to 64 MiB
-  std::string resume_out;
-  std::vector<std::string> resume_left;
+struct TmpfsRun {
+  CliResult first;                // the command on a tmpfs of the given size
+  std::vector<std::string> left;  // paths left on the tmpfs afterwards ("./out.tmp", ...)
+  int again_exit = -1;            // the same command after growing the tmpfs to 64 MiB
+  std::string again_out;
+  std::vector<std::string> again_left;
 };
 
 std::vector<std::string> read_lines(const std::string& path) {
@@ -299,8 +299,12 @@ std::vector<std::string> read_lines(const std::string& path) {
   return lines;
 }
 
-bool quantize_on_tmpfs(const TempDir& d, const std::string& size, TmpfsQuantize* q) {
-  const std::string mnt = d / "fs";
+std::string tmpfs_dir(const TempDir& d) { return d / "fs"; }
+
+// Runs `awqx args` (which write under tmpfs_dir(d)) on a tmpfs of `size`; false if no mount
+// namespace can be made here.
+bool run_on_tmpfs(const TempDir& d, const std::string& size, const std::vector<std::string>& args, TmpfsRun* r) {
+  const std::string mnt = tmpfs_dir(d);
   fs::create_directories(mnt);
   const std::string mount = "mount -t tmpfs -o size=" + size + " tmpfs " + shell_quote(mnt);
   std::string unshare;
@@ -313,8 +317,8 @@ bool quantize_on_tmpfs(const TempDir& d, const std::string& size, TmpfsQuantize*
   }
   if (unshare.empty()) return false;
   std::string awqx = shell_quote(cli_path());
-  for (const char* a : {"quantize", "--model"}) awqx += std::string(" ") + a;
-  awqx += " " + shell_quote(tiny()) + " --out " + shell_quote(mnt + "/out") + " --method rtn </dev/null";
+  for (const auto& a : args) awqx += " " + shell_quote(a);
+  awqx += " </dev/null";
   const std::string left = "(cd " + shell_quote(mnt) + " && find . -mindepth 1)";
   const std::string script = mount + " || exit 99\n" +                                      //
                              awqx + " >" + shell_quote(d / "out1") + " 2>" + shell_quote(d / "err1") + "\n" +
@@ -328,35 +332,41 @@ bool quantize_on_tmpfs(const TempDir& d, const std::string& size, TmpfsQuantize*
   const int st = std::system(cmd.c_str());
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "namespace shell failed: " << st;
   const int rc1 = std::stoi(slurp_file(d / "rc1"));
-  q->first.exit_code = rc1 > 128 ? -1 : rc1;
-  q->first.signal = rc1 > 128 ? rc1 - 128 : 0;
-  q->first.out = slurp_file(d / "out1");
-  q->first.err = slurp_file(d / "err1");
-  q->left = read_lines(d / "left1");
-  q->resume_exit = std::stoi(slurp_file(d / "rc2"));
-  q->resume_out = slurp_file(d / "out2");
-  q->resume_left = read_lines(d / "left2");
+  r->first.exit_code = rc1 > 128 ? -1 : rc1;
+  r->first.signal = rc1 > 128 ? rc1 - 128 : 0;
+  r->first.out = slurp_file(d / "out1");
+  r->first.err = slurp_file(d / "err1");
+  r->left = read_lines(d / "left1");
+  r->again_exit = std::stoi(slurp_file(d / "rc2"));
+  r->again_out = slurp_file(d / "out2");
+  r->again_left = read_lines(d / "left2");
   return true;
 }
+
+std::vector<std::string> quantize_args(const TempDir& d) {
+  return {"quantize", "--model", tiny(), "--out", tmpfs_dir(d) + "/out", "--method", "rtn"};
+}
+
+constexpr const char* kNoNamespace = "no mount namespace (unshare -m / -rm refused)";
 
 }  // namespace
 
 // 256 KiB: the first layer's resume file (~400 KB) does not fit: nothing may be left.
 TEST(BadInputCli, TmpfsFullDuringFirstSave) {
   TempDir d;
-  TmpfsQuantize q;
-  if (!quantize_on_tmpfs(d, "256k", &q)) GTEST_SKIP() << "no mount namespace (unshare -m / -rm refused)";
+  TmpfsRun q;
+  if (!run_on_tmpfs(d, "256k", quantize_args(d), &q)) GTEST_SKIP() << kNoNamespace;
   expect_one_line_error(q.first, {"layer-0.safetensors", "No space left on device"});
   EXPECT_TRUE(q.left.empty()) << "left behind on the tmpfs: " << q.left.front();
-  EXPECT_EQ(q.resume_exit, 0) << q.resume_out;
+  EXPECT_EQ(q.again_exit, 0) << q.again_out;
 }
 
 // 4 MiB: the six ~400 KB layer files fit, the final shard does not: only the resume files stay,
 // and after the disk grows the same command resumes all six layers and leaves exactly the model.
 TEST(BadInputCli, TmpfsFullDuringFinalSaveThenResume) {
   TempDir d;
-  TmpfsQuantize q;
-  if (!quantize_on_tmpfs(d, "4m", &q)) GTEST_SKIP() << "no mount namespace (unshare -m / -rm refused)";
+  TmpfsRun q;
+  if (!run_on_tmpfs(d, "4m", quantize_args(d), &q)) GTEST_SKIP() << kNoNamespace;
   expect_one_line_error(q.first, {"model.safetensors", "No space left on device", "--resume"});
   for (const auto& p : q.left) {
     const std::string name = fs::path(p).filename().string();
@@ -364,9 +374,31 @@ TEST(BadInputCli, TmpfsFullDuringFinalSaveThenResume) {
                 name == "state.json")
         << "left behind: " << p;
   }
-  EXPECT_EQ(q.resume_exit, 0) << q.resume_out;
-  EXPECT_NE(q.resume_out.find("(6 resumed)"), std::string::npos) << q.resume_out;
-  for (const auto& p : q.resume_left) EXPECT_EQ(p.rfind("./out", 0), 0u) << p;
-  EXPECT_EQ(std::count(q.resume_left.begin(), q.resume_left.end(), "./out.tmp"), 0) << "out.tmp left";
-  EXPECT_EQ(std::count(q.resume_left.begin(), q.resume_left.end(), "./out/model.safetensors"), 1);
+  EXPECT_EQ(q.again_exit, 0) << q.again_out;
+  EXPECT_NE(q.again_out.find("(6 resumed)"), std::string::npos) << q.again_out;
+  for (const auto& p : q.again_left) EXPECT_TRUE(p == "./out" || p.rfind("./out/", 0) == 0) << "left behind: " << p;
+  EXPECT_EQ(std::count(q.again_left.begin(), q.again_left.end(), "./out/model.safetensors"), 1);
+}
+
+// The other folder writers, make-model and convert, on a tmpfs too small for their second file
+// (make-model: shard 2 of 4; convert: model.safetensors): nothing left, and with space the same
+// command succeeds (no stale <out>.tmp in the way).
+TEST(BadInputCli, TmpfsFullDuringMakeModelAndConvert) {
+  const std::string stories = shared_path("models/stories260K");
+  for (bool convert : {false, true}) {
+    TempDir d;
+    TmpfsRun r;
+    const std::string out = tmpfs_dir(d) + "/out";
+    const std::vector<std::string> args =
+        convert ? std::vector<std::string>{"convert", "--llama2c", stories + "/stories260K.bin", "--tokenizer",
+                                           stories + "/tok512.bin", "--out", out}
+                : std::vector<std::string>{"make-model", "--shape", "tiny", "--out", out};
+    if (!run_on_tmpfs(d, convert ? "600k" : "128k", args, &r)) GTEST_SKIP() << kNoNamespace;
+    SCOPED_TRACE(args[0]);
+    expect_one_line_error(r.first, {"out.tmp/", "No space left on device"});
+    EXPECT_TRUE(r.left.empty()) << "left behind on the tmpfs: " << r.left.front();
+    EXPECT_EQ(r.again_exit, 0) << r.again_out;
+    for (const auto& p : r.again_left) EXPECT_TRUE(p == "./out" || p.rfind("./out/", 0) == 0) << "left behind: " << p;
+    EXPECT_GT(std::count(r.again_left.begin(), r.again_left.end(), "./out/config.json"), 0);
+  }
 }
