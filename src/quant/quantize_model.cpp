@@ -373,15 +373,23 @@ bool has_finished_layers(const std::string& rdir) {
 
 // A failed run (bad input, disk full, unwritable --out) leaves nothing behind, except finished
 // layers: those are hours of work on a big model and exactly what --resume continues from, so
-// <out>.tmp is kept when it holds any, and the one error line says so.
+// <out>.tmp/.awqx-resume (and nothing else) is kept when it holds any, and the one error line
+// says so.
 QuantizeReport quantize_model(const std::string& model_dir, const std::string& out_dir, const QuantizeOptions& opt,
                               const QuantizeProgressFn& progress) {
   const std::string tmp = out_dir.empty() ? "" : fs::path(out_dir).lexically_normal().string() + ".tmp";
   auto cleanup = [&]() -> bool {  // true when resume files were kept
     if (tmp.empty() || !fs::exists(tmp)) return false;
-    if (has_finished_layers(path_join(tmp, ".awqx-resume"))) return true;
-    remove_all(tmp);
-    return false;
+    if (!has_finished_layers(path_join(tmp, ".awqx-resume"))) {
+      remove_all(tmp);
+      return false;
+    }
+    // Keep only the resume folder: finished output files of the final phase (a shard, config.json
+    // written before the disk filled) are rewritten by the resumed run anyway.
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(tmp, ec))
+      if (e.path().filename() != ".awqx-resume") remove_all(e.path().string());
+    return true;
   };
   try {
     return quantize_model_impl(model_dir, out_dir, opt, progress);

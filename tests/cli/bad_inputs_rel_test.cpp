@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -289,14 +290,20 @@ struct TmpfsRun {
   int again_exit = -1;            // the same command after growing the tmpfs to 64 MiB
   std::string again_out;
   std::vector<std::string> again_left;
+  std::map<std::string, int64_t> left_bytes, again_bytes;  // path -> file size
 };
 
-std::vector<std::string> read_lines(const std::string& path) {
-  std::vector<std::string> lines;
+// Reads a `find -printf '%p\t%s\n'` listing: the paths, and their sizes into `bytes`.
+std::vector<std::string> read_listing(const std::string& path, std::map<std::string, int64_t>* bytes) {
+  std::vector<std::string> paths;
   std::ifstream f(path);
-  for (std::string l; std::getline(f, l);)
-    if (!l.empty()) lines.push_back(l);
-  return lines;
+  for (std::string l; std::getline(f, l);) {
+    const size_t tab = l.find('\t');
+    if (tab == std::string::npos) continue;
+    paths.push_back(l.substr(0, tab));
+    (*bytes)[paths.back()] = std::stoll(l.substr(tab + 1));
+  }
+  return paths;
 }
 
 std::string tmpfs_dir(const TempDir& d) { return d / "fs"; }
@@ -319,7 +326,7 @@ bool run_on_tmpfs(const TempDir& d, const std::string& size, const std::vector<s
   std::string awqx = shell_quote(cli_path());
   for (const auto& a : args) awqx += " " + shell_quote(a);
   awqx += " </dev/null";
-  const std::string left = "(cd " + shell_quote(mnt) + " && find . -mindepth 1)";
+  const std::string left = "(cd " + shell_quote(mnt) + " && find . -mindepth 1 -printf '%p\\t%s\\n')";
   const std::string script = mount + " || exit 99\n" +                                      //
                              awqx + " >" + shell_quote(d / "out1") + " 2>" + shell_quote(d / "err1") + "\n" +
                              "echo $? >" + shell_quote(d / "rc1") + "\n" +                   //
@@ -336,15 +343,34 @@ bool run_on_tmpfs(const TempDir& d, const std::string& size, const std::vector<s
   r->first.signal = rc1 > 128 ? rc1 - 128 : 0;
   r->first.out = slurp_file(d / "out1");
   r->first.err = slurp_file(d / "err1");
-  r->left = read_lines(d / "left1");
+  r->left = read_listing(d / "left1", &r->left_bytes);
   r->again_exit = std::stoi(slurp_file(d / "rc2"));
   r->again_out = slurp_file(d / "out2");
-  r->again_left = read_lines(d / "left2");
+  r->again_left = read_listing(d / "left2", &r->again_bytes);
   return true;
 }
 
 std::vector<std::string> quantize_args(const TempDir& d) {
   return {"quantize", "--model", tiny(), "--out", tmpfs_dir(d) + "/out", "--method", "rtn"};
+}
+
+// After a failed quantize only <out>.tmp/.awqx-resume/{layer-*,state.json} may remain.
+void expect_only_resume_files(const std::vector<std::string>& left) {
+  EXPECT_FALSE(left.empty()) << "the resume files were not kept";
+  for (const auto& p : left) {
+    const std::string name = fs::path(p).filename().string();
+    EXPECT_TRUE(p == "./out.tmp" || p == "./out.tmp/.awqx-resume" ||
+                (p.rfind("./out.tmp/.awqx-resume/", 0) == 0 && (name.rfind("layer-", 0) == 0 || name == "state.json")))
+        << "left behind: " << p;
+  }
+}
+
+// The rerun with space resumes all 6 layers and leaves exactly the finished model folder.
+void expect_resumed_to_the_model(const TmpfsRun& q) {
+  EXPECT_EQ(q.again_exit, 0) << q.again_out;
+  EXPECT_NE(q.again_out.find("(6 resumed)"), std::string::npos) << q.again_out;
+  for (const auto& p : q.again_left) EXPECT_TRUE(p == "./out" || p.rfind("./out/", 0) == 0) << "left behind: " << p;
+  EXPECT_EQ(std::count(q.again_left.begin(), q.again_left.end(), "./out/model.safetensors"), 1);
 }
 
 constexpr const char* kNoNamespace = "no mount namespace (unshare -m / -rm refused)";
@@ -368,16 +394,37 @@ TEST(BadInputCli, TmpfsFullDuringFinalSaveThenResume) {
   TmpfsRun q;
   if (!run_on_tmpfs(d, "4m", quantize_args(d), &q)) GTEST_SKIP() << kNoNamespace;
   expect_one_line_error(q.first, {"model.safetensors", "No space left on device", "--resume"});
-  for (const auto& p : q.left) {
-    const std::string name = fs::path(p).filename().string();
-    EXPECT_TRUE(p == "./out.tmp" || p == "./out.tmp/.awqx-resume" || name.rfind("layer-", 0) == 0 ||
-                name == "state.json")
-        << "left behind: " << p;
+  expect_only_resume_files(q.left);
+  expect_resumed_to_the_model(q);
+}
+
+// The disk fills after the shard and config.json are written, while the tokenizer is copied:
+// the finished shard is dropped too, <out>.tmp holds only the resume folder. The tmpfs size is
+// computed from the file sizes of the 4 MiB run (tmpfs counts whole 4 KiB pages): the resume
+// files + shard + config.json fit, plus half of tokenizer.model.
+TEST(BadInputCli, TmpfsFullDuringTokenizerCopyKeepsOnlyResumeFolder) {
+  TempDir d1;
+  TmpfsRun sizes;
+  if (!run_on_tmpfs(d1, "4m", quantize_args(d1), &sizes)) GTEST_SKIP() << kNoNamespace;
+  auto pages = [](int64_t b) { return (b + 4095) / 4096; };
+  int64_t need = 0;
+  for (const auto& [p, b] : sizes.left_bytes)
+    if (p.rfind("./out.tmp/.awqx-resume/", 0) == 0) need += pages(b);
+  ASSERT_GT(need, 6) << "the 4 MiB run kept no resume files";
+  for (const char* f : {"./out/model.safetensors", "./out/config.json"}) {
+    ASSERT_EQ(sizes.again_bytes.count(f), 1u) << f;
+    need += pages(sizes.again_bytes[f]);
   }
-  EXPECT_EQ(q.again_exit, 0) << q.again_out;
-  EXPECT_NE(q.again_out.find("(6 resumed)"), std::string::npos) << q.again_out;
-  for (const auto& p : q.again_left) EXPECT_TRUE(p == "./out" || p.rfind("./out/", 0) == 0) << "left behind: " << p;
-  EXPECT_EQ(std::count(q.again_left.begin(), q.again_left.end(), "./out/model.safetensors"), 1);
+  ASSERT_EQ(sizes.again_bytes.count("./out/tokenizer.model"), 1u);
+  ASSERT_GE(pages(sizes.again_bytes["./out/tokenizer.model"]), 4) << "too small to split";
+  need += pages(sizes.again_bytes["./out/tokenizer.model"]) / 2;
+
+  TempDir d;
+  TmpfsRun q;
+  ASSERT_TRUE(run_on_tmpfs(d, std::to_string(need * 4) + "k", quantize_args(d), &q));
+  expect_one_line_error(q.first, {"tokenizer.model", "No space left on device", "--resume"});
+  expect_only_resume_files(q.left);
+  expect_resumed_to_the_model(q);
 }
 
 // The other folder writers, make-model and convert, on a tmpfs too small for their second file
