@@ -43,6 +43,9 @@ class AtomicFileWriter {  // streaming variant for large outputs
 // existing `dir`, which callers only allow with --overwrite) and the parent fsynced. On any
 // exception "<dir>.tmp" is removed and the exception propagates: nothing is left behind.
 // `field` names the flag in errors (e.g. "--out").
+// Its last step, shared with quantize (whose failure path keeps resume files): replaces `dir`
+// (if present) by the finished `tmp`, then fsyncs the parent.
+void commit_dir(const std::string& tmp, const std::string& dir, const std::string& field);
 void build_dir_atomic(const std::string& dir, const std::string& field, const std::function<void(const std::string& tmp)>& fill);
 
 void fsync_dir(const std::string& dir);

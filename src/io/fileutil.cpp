@@ -182,6 +182,16 @@ void AtomicFileWriter::commit() {
   fsync_dir(dirname_of(path_));
 }
 
+void commit_dir(const std::string& tmp, const std::string& dir, const std::string& field) {
+  namespace fs = std::filesystem;
+  if (fs::exists(dir)) remove_all(dir);
+  std::error_code ec;
+  fs::rename(tmp, dir, ec);
+  if (ec) throw Error::mismatch(ErrorCode::io, dir, field, "a rename of the finished folder", ec.message());
+  const std::string parent = fs::path(dir).parent_path().string();
+  fsync_dir(parent.empty() ? "." : parent);
+}
+
 void build_dir_atomic(const std::string& dir, const std::string& field, const std::function<void(const std::string&)>& fill) {
   namespace fs = std::filesystem;
   const std::string tmp = dir + ".tmp";
@@ -191,11 +201,7 @@ void build_dir_atomic(const std::string& dir, const std::string& field, const st
   if (ec) throw Error::mismatch(ErrorCode::io, tmp, field, "a writable location", ec.message());
   try {
     fill(tmp);
-    if (fs::exists(dir)) remove_all(dir);
-    fs::rename(tmp, dir, ec);
-    if (ec) throw Error::mismatch(ErrorCode::io, dir, field, "a rename of the finished folder", ec.message());
-    const std::string parent = fs::path(dir).parent_path().string();
-    fsync_dir(parent.empty() ? "." : parent);
+    commit_dir(tmp, dir, field);
   } catch (...) {
     remove_all(tmp);
     throw;

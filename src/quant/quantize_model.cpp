@@ -353,10 +353,7 @@ QuantizeReport quantize_model_impl(const std::string& model_dir, const std::stri
   keep_open.clear();
   all.clear();
   remove_all(rdir);
-  if (fs::exists(out)) remove_all(out);  // only reached with --overwrite
-  fs::rename(tmp, out, ec);
-  if (ec) throw Error::mismatch(ErrorCode::io, out, "--out", "a rename of the finished folder", ec.message());
-  fsync_dir(fs::path(out).parent_path().empty() ? "." : fs::path(out).parent_path().string());
+  commit_dir(tmp, out, "--out");  // replaces an existing out only with --overwrite (checked above)
   rep.total_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   rep.peak_rss_bytes = peak_rss_bytes();
   return rep;
