@@ -18,6 +18,12 @@ struct QuantizeOptions {
   bool duo_scaling = true;
   bool apply_clip = true;
   int n_grid = 20;
+  // awqx's safeguards (issue 16; all ignored under autoawq_compat):
+  bool identity_scale = true;          // s = 1 (plain RTN) is always a scale candidate
+  bool validate = true;                // choose scales/clips on fit blocks, keep them only if the
+  double check_fraction = 0.5;         //   last check_fraction of the blocks (0 < f < 1) agree
+  bool sequential_inputs = false;      // calibrate layer i+1 on the output of quantized layers 0..i
+  bool autoawq_compat = false;         // AutoAWQ's algorithm exactly (byte-identical to awqx <= 0.x)
   std::vector<std::string> modules_to_not_convert;  // substrings, or globs matching a name's suffix
   std::vector<std::string> calib_files;             // .txt / .jsonl / .jsonl.zst / "pileval"
   std::vector<std::string> calib_texts;
@@ -32,11 +38,21 @@ struct QuantizeOptions {
   std::string backend;                 // unused by the search (fp32 sgemm); recorded for parity
 };
 
+// Per scaling group of one layer: which candidate won and why (the per-layer report).
+struct QuantizeGroupReport {
+  std::string group;                   // "qkv", "o", "gate_up", "down"
+  std::string choice;                  // "ratio 0.35", "identity", "identity (check)"
+  double rtn_fit = -1, rtn_check = -1; // block loss of plain RTN (s = 1) on fit / check blocks
+  double fit = -1, check = -1;         // same for the choice; -1 = not measured
+  std::string clip;                    // clip outcome of the group's linears, e.g. "v 40/512 (3 reverted)"
+};
+
 struct QuantizeProgress {
   int layer = 0, n_layers = 0;         // layer just finished (1-based)
   double elapsed_s = 0, eta_s = 0;
   double loss = -1;                    // mean best scale-search loss of the layer (-1 for rtn)
   bool resumed = false;                // layer taken from the resume files
+  std::vector<QuantizeGroupReport> groups;  // searched groups of this layer (empty for rtn/resumed)
 };
 
 struct QuantizeReport {
@@ -44,6 +60,7 @@ struct QuantizeReport {
   int64_t calib_tokens = 0, calib_blocks = 0;
   std::vector<double> layer_seconds;   // search+quantize time per layer (0 for resumed)
   std::vector<double> layer_loss;      // mean best scale-search loss per layer
+  std::vector<std::vector<QuantizeGroupReport>> layer_groups;  // per layer, as in QuantizeProgress
   double total_seconds = 0;
   size_t peak_rss_bytes = 0;           // getrusage ru_maxrss at the end
   std::vector<std::string> files;      // output files (relative to out_dir)

@@ -32,6 +32,13 @@ std::vector<std::string> split_csv(const std::string& s) {
   return out;
 }
 
+std::string fmt_loss(const char* what, double v) {
+  if (v < 0) return "";
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%s %.4g", what, v);
+  return buf;
+}
+
 std::string fmt_time(double s) {
   const int t = static_cast<int>(s + 0.5);
   char buf[32];
@@ -59,6 +66,15 @@ void run(QuantizeFlags& f) {
                  p.n_layers, fmt_time(p.elapsed_s).c_str(), fmt_time(p.eta_s).c_str(), loss,
                  p.resumed ? "  (resumed)" : "", tty ? "\x1b[K" : "\n");
     if (tty && p.layer == p.n_layers) std::fprintf(stderr, "\n");
+    // Per group: the winning scale candidate and the block losses behind it (RTN = s = 1).
+    if (tty && !p.groups.empty() && p.layer != p.n_layers) std::fprintf(stderr, "\n");
+    for (const auto& g : p.groups) {
+      std::string l = fmt_loss("fit", g.fit) + fmt_loss(" check", g.check);
+      std::string r = fmt_loss("fit", g.rtn_fit) + fmt_loss(" check", g.rtn_check);
+      std::fprintf(stderr, "  layer %d %-7s %-16s loss %s%s%s%s\n", p.layer, g.group.c_str(), g.choice.c_str(),
+                   l.empty() ? "-" : l.c_str(), r.empty() ? "" : "  rtn ", r.c_str(),
+                   g.clip.empty() ? "" : ("  clip " + g.clip).c_str());
+    }
     std::fflush(stderr);
   };
   const QuantizeReport r = quantize_model(f.model, f.out, o, progress);
@@ -87,6 +103,21 @@ void add_quantize_command(CLI::App& app) {
   c->add_flag("--no-duo-scaling", f->no_duo, "scales from activations only");
   c->add_flag("--no-clip", f->no_clip, "skip the weight clipping search");
   c->add_option("--n-grid", f->opt.n_grid, "scale search grid points")->capture_default_str();
+  CLI::Option* id = c->add_flag("--identity-scale,!--no-identity-scale", f->opt.identity_scale,
+                                "s = 1 (plain RTN) is always a scale candidate (default on)");
+  CLI::Option* val = c->add_flag("--validate,!--no-validate", f->opt.validate,
+                                 "keep a scale/clip only if it also helps on held-out check blocks (default on)");
+  CLI::Option* frac = c->add_option("--check-fraction", f->opt.check_fraction,
+                                    "fraction of calibration blocks held out as the check set")
+                          ->capture_default_str();
+  CLI::Option* seq = c->add_flag("--sequential-inputs,!--no-sequential-inputs", f->opt.sequential_inputs,
+                                 "calibrate each layer on the output of the already-quantized layers");
+  c->add_flag("--autoawq-compat", f->opt.autoawq_compat,
+              "AutoAWQ's search exactly (no identity candidate, no check set, FP inputs)")
+      ->excludes(id)
+      ->excludes(val)
+      ->excludes(frac)
+      ->excludes(seq);
   c->add_option("--modules-to-not-convert", f->modules, "comma-separated names/globs kept in FP");
   c->add_option("--calib", f->opt.calib_files, "calibration file (.txt/.jsonl/.jsonl.zst) or 'pileval'; repeatable");
   c->add_option("--calib-text", f->opt.calib_texts, "calibration text; repeatable");

@@ -55,17 +55,41 @@ void layer_forward(const LayerWeights& lw, const LayerShape& s, const ops::RopeT
                    int64_t n_blocks, int64_t seqlen, float* out, LayerInputs* rec);
 
 // Which linears are scaled / clipped / quantized (false = kept in FP: modules_to_not_convert).
+// identity_scale and n_check_blocks are awqx's additions (issue 16); both off = AutoAWQ exactly.
 struct AwqParams {
   QParams q;
   int n_grid = 20;
   bool duo_scaling = true;
   bool apply_clip = true;
+  bool identity_scale = false;  // s = 1 (plain RTN of the group) is a candidate, evaluated first
+  // The last n_check_blocks calibration blocks are the check set: scales and clips are chosen on
+  // the other (fit) blocks and kept only if they also lower the loss on the check blocks, else
+  // s = 1 / no clip. 0 = no check set: choose on all blocks (AutoAWQ).
+  int64_t n_check_blocks = 0;
   bool quantize[kNumLin] = {true, true, true, true, true, true, true};
 };
 
+// Scaling groups in AutoAWQ's order, as reported.
+enum ScaleGroup { kGroupQkv = 0, kGroupO, kGroupGateUp, kGroupDown, kNumGroups };
+extern const char* const kGroupNames[kNumGroups];  // "qkv", "o", "gate_up", "down"
+
+// Why the chosen scale won. kRatio: grid point best_ratio; kIdentity: s = 1 had the lowest
+// (fit) loss; kIdentityByCheck: a grid point won on the fit blocks but not on the check blocks.
+enum class ScaleChoice { kSkipped, kRatio, kIdentity, kIdentityByCheck };
+
 struct AwqLayerReport {
   double loss[4] = {0, 0, 0, 0};   // best scale-search loss per group (qkv, o, gate/up, down); -1 skipped
-  int best_ratio[4] = {-1, -1, -1, -1};
+  int best_ratio[4] = {-1, -1, -1, -1};  // grid index of the chosen scale; -1 = skipped or s = 1
+  ScaleChoice choice[4] = {ScaleChoice::kSkipped, ScaleChoice::kSkipped, ScaleChoice::kSkipped, ScaleChoice::kSkipped};
+  // Block loss (mean squared error of the inspected module's output) on the fit and check
+  // blocks, of plain RTN (s = 1) and of the choice; -1 where not computed (no identity
+  // candidate: rtn_*; no check set: *_check). Without a check set "fit" is all blocks.
+  double rtn_fit[4] = {-1, -1, -1, -1}, rtn_check[4] = {-1, -1, -1, -1};
+  double fit[4] = {-1, -1, -1, -1}, check[4] = {-1, -1, -1, -1};
+  // Clip search per linear: (row, group) pairs clipped / reverted because the check tokens
+  // disagreed / all; and whether the linear's clip was dropped by the block check.
+  int64_t clip_kept[kNumLin] = {}, clip_reverted[kNumLin] = {}, clip_groups[kNumLin] = {};
+  bool clip_dropped[kNumLin] = {};
 };
 
 // Scale search for all groups on the original weights, then apply (fold into norms / previous
@@ -73,8 +97,14 @@ struct AwqLayerReport {
 void awq_scale_and_clip(LayerWeights& lw, const LayerShape& s, const ops::RopeTable& rope, LayerInputs& rec,
                         int64_t n_blocks, int64_t seqlen, const AwqParams& p, AwqLayerReport* report);
 
-// Clip search (§2) for one weight [n][k] with input x [t][k]: clamps w in place.
-void clip_weight(float* w, int64_t n, int64_t k, const float* x, int64_t t, const QParams& p);
+struct ClipStats {
+  int64_t kept = 0, reverted = 0, groups = 0;
+};
+// Clip search (§2) for one weight [n][k] with input x [t][k]: clamps w in place. With x_check
+// [t_check][k] (not null), a (row, group)'s clip is kept only if it also lowers that group's
+// error on the check tokens; else the group is left unclipped.
+void clip_weight(float* w, int64_t n, int64_t k, const float* x, int64_t t, const QParams& p,
+                 const float* x_check = nullptr, int64_t t_check = 0, ClipStats* stats = nullptr);
 
 // Sum of squared differences / count, deterministic.
 double mse(const float* a, const float* b, int64_t n);

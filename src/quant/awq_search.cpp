@@ -5,6 +5,8 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <tuple>
+#include <utility>
 
 #include "awqx/parallel.hpp"
 #include "quant/awq.hpp"
@@ -60,27 +62,74 @@ void scale_cols(float* w, int64_t n, int64_t k, const float* s, bool divide) {
 struct Group {
   std::vector<int> fcs;                                    // linears sharing the input
   const std::vector<float>* x;                             // their recorded input [t][k]
-  std::function<void(const std::vector<const float*>&, float*)> inspect;  // weights of fcs -> output
-  int64_t out_elems;
+  // Weights of fcs -> output of the inspected module for blocks [b0, b0 + nb), [nb*seqlen][h].
+  std::function<void(const std::vector<const float*>&, int64_t b0, int64_t nb, float*)> inspect;
 };
 
-// Returns the best scales (empty if no ratio gave a finite loss).
-std::vector<float> search_scale(const LayerWeights& lw, const Group& gr, int64_t t, int64_t k, const AwqParams& p,
-                                double* best_loss, int* best_ratio) {
+// Blocks [0, n_fit) are the fit set, [n_fit, n_blocks) the check set (empty: no validation).
+struct Split {
+  int64_t n_blocks, seqlen, n_fit, row_elems;  // row_elems: output elements per token
+  bool check() const { return n_fit < n_blocks; }
+  int64_t fit_elems() const { return n_fit * seqlen * row_elems; }
+  int64_t all_elems() const { return n_blocks * seqlen * row_elems; }
+};
+
+// Loss of y against y_ref: {fit, check}; without a check set {all blocks, -1} (AutoAWQ's mse).
+std::pair<double, double> split_loss(const float* y_ref, const float* y, const Split& sp) {
+  if (!sp.check()) return {mse(y_ref, y, sp.all_elems()), -1.0};
+  const int64_t f = sp.fit_elems();
+  return {mse(y_ref, y, f), mse(y_ref + f, y + f, sp.all_elems() - f)};
+}
+
+// Mean of fit and check losses weighted by their block counts (= the loss over all blocks).
+double total_loss(double fit, double check, const Split& sp) {
+  if (!sp.check()) return fit;
+  return (fit * sp.n_fit + check * (sp.n_blocks - sp.n_fit)) / sp.n_blocks;
+}
+
+// Returns the chosen scales; empty when s = 1 was chosen (or nothing could be evaluated).
+// Fills rep's entries of group gi.
+std::vector<float> search_scale(const LayerWeights& lw, const Group& gr, int64_t k, const AwqParams& p, const Split& sp,
+                                int gi, AwqLayerReport& rep) {
   std::vector<const std::vector<float>*> ws;
   for (int l : gr.fcs) ws.push_back(&lw.w[l]);
-  const std::vector<float> x_mean = abs_mean_cols(gr.x->data(), t, k);
+  // x_mean from the fit blocks only, so the check blocks stay unseen by the search.
+  const std::vector<float> x_mean = abs_mean_cols(gr.x->data(), sp.n_fit * sp.seqlen, k);
   const std::vector<float> w_mean = weight_mean(ws, k, p.q.group(k));
   std::vector<const float*> orig;
   for (auto* w : ws) orig.push_back(w->data());
-  std::vector<float> y_ref(static_cast<size_t>(gr.out_elems)), y(static_cast<size_t>(gr.out_elems));
-  gr.inspect(orig, y_ref.data());
+  const size_t out_elems = static_cast<size_t>(sp.all_elems());
+  std::vector<float> y_ref(out_elems), y(out_elems);
+  gr.inspect(orig, 0, sp.n_blocks, y_ref.data());
+
+  std::vector<std::vector<float>> cand(ws.size());
+  // Loss of the group with its weights replaced by Q(W·s)/s (s == nullptr: Q(W)).
+  auto evaluate = [&](const float* sc) {
+    std::vector<const float*> ptrs;
+    for (size_t f = 0; f < ws.size(); ++f) {
+      cand[f] = *ws[f];
+      const int64_t n = static_cast<int64_t>(cand[f].size()) / k;
+      if (sc) scale_cols(cand[f].data(), n, k, sc, false);
+      pseudo_quantize(cand[f].data(), n, k, p.q);
+      if (sc) scale_cols(cand[f].data(), n, k, sc, true);
+      ptrs.push_back(cand[f].data());
+    }
+    gr.inspect(ptrs, 0, sp.n_blocks, y.data());
+    return split_loss(y_ref.data(), y.data(), sp);
+  };
 
   std::vector<float> best, s(static_cast<size_t>(k));
-  std::vector<std::vector<float>> cand(ws.size());
-  *best_loss = std::numeric_limits<double>::infinity();
-  *best_ratio = -1;
+  double best_fit = std::numeric_limits<double>::infinity(), best_check = -1;
+  int best_ratio = -1;
+  double rtn_fit = -1, rtn_check = -1;
+  const bool eval_identity = p.identity_scale || sp.check();
+  if (eval_identity) {
+    std::tie(rtn_fit, rtn_check) = evaluate(nullptr);
+    if (p.identity_scale) best_fit = rtn_fit, best_check = rtn_check;
+  }
   for (int j = 0; j < p.n_grid; ++j) {
+    // Without duo scaling ratio 0 is s = x_mean^0 = 1 exactly: the identity, already evaluated.
+    if (j == 0 && !p.duo_scaling && p.identity_scale) continue;
     const double ratio = static_cast<double>(j) / p.n_grid;
     for (int64_t c = 0; c < k; ++c) {
       double v = std::pow(static_cast<double>(x_mean[c]), ratio);
@@ -93,70 +142,71 @@ std::vector<float> search_scale(const LayerWeights& lw, const Group& gr, int64_t
       v /= norm;
       if (!std::isfinite(v)) v = 1.0f;
     }
-    std::vector<const float*> ptrs;
-    for (size_t f = 0; f < ws.size(); ++f) {
-      cand[f] = *ws[f];
-      const int64_t n = static_cast<int64_t>(cand[f].size()) / k;
-      scale_cols(cand[f].data(), n, k, s.data(), false);
-      pseudo_quantize(cand[f].data(), n, k, p.q);
-      scale_cols(cand[f].data(), n, k, s.data(), true);
-      ptrs.push_back(cand[f].data());
-    }
-    gr.inspect(ptrs, y.data());
-    const double loss = mse(y_ref.data(), y.data(), gr.out_elems);
-    if (loss < *best_loss) {  // strict: the first of equal losses wins, as in AutoAWQ
-      *best_loss = loss;
-      *best_ratio = j;
+    const auto [fit, check] = evaluate(s.data());
+    if (fit < best_fit) {  // strict: the first of equal losses wins (identity first), as in AutoAWQ
+      best_fit = fit;
+      best_check = check;
+      best_ratio = j;
       best = s;
     }
   }
+  ScaleChoice choice = best_ratio >= 0 ? ScaleChoice::kRatio : ScaleChoice::kIdentity;
+  if (best_ratio >= 0 && sp.check() && !(best_check < rtn_check)) {  // does not generalize: s = 1
+    choice = ScaleChoice::kIdentityByCheck;
+    best_ratio = -1;
+    best.clear();
+  }
+  if (best_ratio < 0 && eval_identity) best_fit = rtn_fit, best_check = rtn_check;
+  rep.choice[gi] = choice;
+  rep.best_ratio[gi] = best_ratio;
+  rep.rtn_fit[gi] = rtn_fit;
+  rep.rtn_check[gi] = rtn_check;
+  rep.fit[gi] = std::isfinite(best_fit) ? best_fit : -1;
+  rep.check[gi] = best_check;
+  rep.loss[gi] = std::isfinite(best_fit) ? total_loss(best_fit, best_check, sp) : std::numeric_limits<double>::infinity();
   return best;
 }
 
 }  // namespace
 
+const char* const kGroupNames[kNumGroups] = {"qkv", "o", "gate_up", "down"};
+
 void awq_scale_and_clip(LayerWeights& lw, const LayerShape& s, const ops::RopeTable& rope, LayerInputs& rec,
                         int64_t n_blocks, int64_t seqlen, const AwqParams& p, AwqLayerReport* report) {
-  const int64_t t = n_blocks * seqlen, h = s.hidden;
+  const int64_t t = n_blocks * seqlen, h = s.hidden, qd = int64_t{s.n_heads} * s.head_dim;
+  const int64_t n_check = n_blocks >= 2 ? std::clamp<int64_t>(p.n_check_blocks, 0, n_blocks - 1) : 0;
+  const Split sp{n_blocks, seqlen, n_blocks - n_check, h};
   auto bias = [&](int l) { return lw.b[l].empty() ? nullptr : lw.b[l].data(); };
   const bool all_q = p.quantize[kQ] && p.quantize[kK] && p.quantize[kV];
   std::vector<float> s_qkv, s_o, s_mlp, s_down;
   AwqLayerReport rep;
 
+  // The four groups; the closures read the current rec and lw, so they stay valid after the
+  // scales are applied (the scaled layer computes the same function).
+  Group g_qkv{{kQ, kK, kV}, &rec.attn_in,
+              [&](const std::vector<const float*>& w, int64_t b0, int64_t nb, float* out) {
+                attn_block(rec.attn_in.data() + b0 * seqlen * h, w[0], bias(kQ), w[1], bias(kK), w[2], bias(kV),
+                           lw.w[kO].data(), s, rope, nb, seqlen, out, nullptr);
+              }};
+  Group g_o{{kO}, &rec.o_in, [&](const std::vector<const float*>& w, int64_t b0, int64_t nb, float* out) {
+              ops::matmul_f32(rec.o_in.data() + b0 * seqlen * qd, w[0], out, nb * seqlen, h, qd);
+            }};
+  Group g_mlp{{kGate, kUp}, &rec.mlp_in, [&](const std::vector<const float*>& w, int64_t b0, int64_t nb, float* out) {
+                mlp_block(rec.mlp_in.data() + b0 * seqlen * h, w[0], w[1], lw.w[kDown].data(), s, nb * seqlen, out,
+                          nullptr);
+              }};
+  Group g_down{{kDown}, &rec.down_in, [&](const std::vector<const float*>& w, int64_t b0, int64_t nb, float* out) {
+                 ops::matmul_f32(rec.down_in.data() + b0 * seqlen * s.inter, w[0], out, nb * seqlen, h, s.inter);
+               }};
+
   // 1. Searches, all on the original weights and recorded inputs (AutoAWQ order).
-  if (all_q) {
-    Group g{{kQ, kK, kV}, &rec.attn_in,
-            [&](const std::vector<const float*>& w, float* out) {
-              attn_block(rec.attn_in.data(), w[0], bias(kQ), w[1], bias(kK), w[2], bias(kV), lw.w[kO].data(), s, rope,
-                         n_blocks, seqlen, out, nullptr);
-            },
-            t * h};
-    s_qkv = search_scale(lw, g, t, h, p, &rep.loss[0], &rep.best_ratio[0]);
-  }
+  if (all_q) s_qkv = search_scale(lw, g_qkv, h, p, sp, kGroupQkv, rep);
   // v_proj -> o_proj only without GQA (same weight shapes), as AutoAWQ.
-  if (s.n_kv == s.n_heads && p.quantize[kO] && p.quantize[kV]) {
-    const int64_t qd = int64_t{s.n_heads} * s.head_dim;
-    Group g{{kO}, &rec.o_in,
-            [&](const std::vector<const float*>& w, float* out) { ops::matmul_f32(rec.o_in.data(), w[0], out, t, h, qd); },
-            t * h};
-    s_o = search_scale(lw, g, t, qd, p, &rep.loss[1], &rep.best_ratio[1]);
-  }
-  if (p.quantize[kGate] && p.quantize[kUp]) {
-    Group g{{kGate, kUp}, &rec.mlp_in,
-            [&](const std::vector<const float*>& w, float* out) {
-              mlp_block(rec.mlp_in.data(), w[0], w[1], lw.w[kDown].data(), s, t, out, nullptr);
-            },
-            t * h};
-    s_mlp = search_scale(lw, g, t, h, p, &rep.loss[2], &rep.best_ratio[2]);
-  }
-  if (p.quantize[kDown]) {
-    Group g{{kDown}, &rec.down_in,
-            [&](const std::vector<const float*>& w, float* out) {
-              ops::matmul_f32(rec.down_in.data(), w[0], out, t, h, s.inter);
-            },
-            t * h};
-    s_down = search_scale(lw, g, t, s.inter, p, &rep.loss[3], &rep.best_ratio[3]);
-  }
+  if (s.n_kv == s.n_heads && p.quantize[kO] && p.quantize[kV]) s_o = search_scale(lw, g_o, qd, p, sp, kGroupO, rep);
+  if (p.quantize[kGate] && p.quantize[kUp]) s_mlp = search_scale(lw, g_mlp, h, p, sp, kGroupGateUp, rep);
+  if (p.quantize[kDown]) s_down = search_scale(lw, g_down, s.inter, p, sp, kGroupDown, rep);
+  for (int gi = 0; gi < kNumGroups; ++gi)
+    if (rep.choice[gi] == ScaleChoice::kSkipped) rep.loss[gi] = 0;
 
   // 2. Apply: fold 1/s into the previous op, s into the linears, 1/s into the recorded inputs.
   auto apply_fcs = [&](const std::vector<float>& sc, std::initializer_list<int> fcs, std::vector<float>& x, int64_t k) {
@@ -177,7 +227,7 @@ void awq_scale_and_clip(LayerWeights& lw, const LayerShape& s, const ops::RopeTa
   }
   if (!s_o.empty()) {
     apply_prev_linear(s_o, kV, h);
-    apply_fcs(s_o, {kO}, rec.o_in, int64_t{s.n_heads} * s.head_dim);
+    apply_fcs(s_o, {kO}, rec.o_in, qd);
   }
   if (!s_mlp.empty()) {
     for (int64_t c = 0; c < h; ++c) lw.ln2[c] /= s_mlp[c];
@@ -189,27 +239,81 @@ void awq_scale_and_clip(LayerWeights& lw, const LayerShape& s, const ops::RopeTa
   }
 
   // 3. Clip search on the scaled weights, except q/k (their error is amplified by softmax).
+  // With a check set: each (row, group) clip is chosen on fit tokens and kept only if the check
+  // tokens agree; then the linear's clip as a whole is kept only if it lowers the loss of its
+  // group's inspected module (all of the group's linears quantized) on the check blocks.
   if (p.apply_clip) {
-    const std::pair<int, const std::vector<float>*> clip[] = {
-        {kV, &rec.attn_in}, {kO, &rec.o_in}, {kGate, &rec.mlp_in}, {kUp, &rec.mlp_in}, {kDown, &rec.down_in}};
-    for (const auto& [l, x] : clip) {
+    const std::pair<int, const Group*> clip[] = {{kV, &g_qkv}, {kO, &g_o}, {kGate, &g_mlp}, {kUp, &g_mlp}, {kDown, &g_down}};
+    const int64_t t_fit = sp.n_fit * seqlen, t_check = t - t_fit;
+    for (const auto& entry : clip) {
+      const int l = entry.first;  // named copies: lambdas below capture them (clang 14)
+      const Group* gr = entry.second;
       if (!p.quantize[l]) continue;
-      clip_weight(lw.w[l].data(), s.out_features(l), s.in_features(l), x->data(), t, p.q);
+      const int64_t n = s.out_features(l), k = s.in_features(l);
+      const float* x = gr->x->data();
+      if (!sp.check()) {
+        ClipStats st;
+        clip_weight(lw.w[l].data(), n, k, x, t, p.q, nullptr, 0, &st);
+        rep.clip_kept[l] = st.kept, rep.clip_groups[l] = st.groups;
+        continue;
+      }
+      const std::vector<float> unclipped = lw.w[l];
+      ClipStats st;
+      clip_weight(lw.w[l].data(), n, k, x, t_fit, p.q, x + t_fit * k, t_check, &st);
+      rep.clip_kept[l] = st.kept, rep.clip_reverted[l] = st.reverted, rep.clip_groups[l] = st.groups;
+      if (st.kept == 0) continue;
+      // Block check on the check blocks: FP reference, then the group quantized with/without this clip.
+      const size_t out = static_cast<size_t>(sp.n_blocks - sp.n_fit) * seqlen * h;
+      std::vector<float> y_ref(out), y(out);
+      std::vector<std::vector<float>> qw(gr->fcs.size());
+      std::vector<const float*> ptrs(gr->fcs.size());
+      for (size_t f = 0; f < gr->fcs.size(); ++f) ptrs[f] = lw.w[gr->fcs[f]].data();
+      gr->inspect(ptrs, sp.n_fit, sp.n_blocks - sp.n_fit, y_ref.data());
+      auto group_loss = [&](const std::vector<float>& wl) {
+        for (size_t f = 0; f < gr->fcs.size(); ++f) {
+          const int fl = gr->fcs[f];
+          qw[f] = fl == l ? wl : lw.w[fl];
+          if (p.quantize[fl]) pseudo_quantize(qw[f].data(), s.out_features(fl), s.in_features(fl), p.q);
+          ptrs[f] = qw[f].data();
+        }
+        gr->inspect(ptrs, sp.n_fit, sp.n_blocks - sp.n_fit, y.data());
+        return mse(y_ref.data(), y.data(), static_cast<int64_t>(out));
+      };
+      const double with_clip = group_loss(lw.w[l]), without = group_loss(unclipped);
+      if (!(with_clip < without)) {
+        lw.w[l] = unclipped;
+        rep.clip_dropped[l] = true;
+      }
     }
   }
   if (report) *report = rep;
 }
 
-void clip_weight(float* w, int64_t n, int64_t k, const float* x, int64_t t, const QParams& p) {
+void clip_weight(float* w, int64_t n, int64_t k, const float* x, int64_t t, const QParams& p, const float* x_check,
+                 int64_t t_check, ClipStats* stats) {
   constexpr int kSteps = 10;  // int(max_shrink 0.5 * n_grid 20)
   constexpr int64_t kSampleTokens = 512, kRowBatch = 64;
   const int64_t g = p.group(k), ng = k / g;
-  const int64_t step = std::max<int64_t>(1, t / kSampleTokens), ts = (t + step - 1) / step;
+  const bool check = x_check && t_check > 0;
+  // Every step-th token, about kSampleTokens of them (AutoAWQ's n_sample_token).
+  struct Sample {
+    int64_t step, ts;
+  };
+  auto sample = [&](int64_t tt) {
+    const int64_t step = std::max<int64_t>(1, tt / kSampleTokens);
+    return Sample{step, (tt + step - 1) / step};
+  };
+  const Sample sf = sample(t), sc = check ? sample(t_check) : Sample{1, 0};
+  const int64_t ts = sf.ts, tc = sc.ts;
   std::vector<float> xg(static_cast<size_t>(ts * g)), d(static_cast<size_t>(kRowBatch * kSteps * g)),
-      y(static_cast<size_t>(ts * kRowBatch * kSteps));
-  std::vector<float> best(static_cast<size_t>(kRowBatch));
+      y(static_cast<size_t>(ts * kRowBatch * kSteps)), xc(static_cast<size_t>(tc * g)),
+      yc(static_cast<size_t>(tc * kRowBatch * kSteps));
+  std::vector<int64_t> kept(static_cast<size_t>(n), 0), reverted(static_cast<size_t>(n), 0);
   for (int64_t j = 0; j < ng; ++j) {
-    for (int64_t i = 0; i < ts; ++i) std::memcpy(&xg[static_cast<size_t>(i * g)], x + i * step * k + j * g, g * sizeof(float));
+    for (int64_t i = 0; i < ts; ++i)
+      std::memcpy(&xg[static_cast<size_t>(i * g)], x + i * sf.step * k + j * g, g * sizeof(float));
+    for (int64_t i = 0; i < tc; ++i)
+      std::memcpy(&xc[static_cast<size_t>(i * g)], x_check + i * sc.step * k + j * g, g * sizeof(float));
     for (int64_t r0 = 0; r0 < n; r0 += kRowBatch) {
       const int64_t nb = std::min(kRowBatch, n - r0);
       // d[(r, i)] = Q(clamp(w, ±max_i)) − w: the output error is x·d (linearity).
@@ -229,30 +333,48 @@ void clip_weight(float* w, int64_t n, int64_t k, const float* x, int64_t t, cons
         }
       });
       ops::matmul_f32(xg.data(), d.data(), y.data(), ts, nb * kSteps, g);
+      if (check) ops::matmul_f32(xc.data(), d.data(), yc.data(), tc, nb * kSteps, g);
       const int64_t cols = nb * kSteps;
+      auto err_of = [&](const std::vector<float>& yy, int64_t tt, int64_t r, int i) {
+        double err = 0.0;
+        for (int64_t q = 0; q < tt; ++q) {
+          const double v = yy[static_cast<size_t>(q * cols + r * kSteps + i)];
+          err += v * v;
+        }
+        return err / static_cast<double>(tt);
+      };
       parallel_for(0, nb, 4, [&](int64_t a, int64_t b) {
         for (int64_t r = a; r < b; ++r) {
           float* wr = w + (r0 + r) * k + j * g;
           float org_max = 0.0f;
           for (int64_t e = 0; e < g; ++e) org_max = std::max(org_max, std::fabs(wr[e]));
           double min_err = 1e9;
+          int best = 0;
           float best_max = org_max;
           for (int i = 0; i < kSteps; ++i) {
-            double err = 0.0;
-            for (int64_t tt = 0; tt < ts; ++tt) {
-              const double v = y[static_cast<size_t>(tt * cols + r * kSteps + i)];
-              err += v * v;
-            }
-            err /= static_cast<double>(ts);
+            const double err = err_of(y, ts, r, i);
             if (err < min_err) {
               min_err = err;
+              best = i;
               best_max = org_max * (1.0f - static_cast<float>(i) / 20.0f);
             }
           }
+          // Step 0 is no clipping; a clip the check tokens do not confirm is dropped.
+          if (check && best != 0 && !(err_of(yc, tc, r, best) < err_of(yc, tc, r, 0))) {
+            best = 0;
+            best_max = org_max;
+            ++reverted[static_cast<size_t>(r0 + r)];
+          }
+          if (best != 0) ++kept[static_cast<size_t>(r0 + r)];
           for (int64_t e = 0; e < g; ++e) wr[e] = std::clamp(wr[e], -best_max, best_max);
         }
       });
     }
+  }
+  if (stats) {
+    *stats = ClipStats{};
+    for (int64_t r = 0; r < n; ++r) stats->kept += kept[static_cast<size_t>(r)], stats->reverted += reverted[static_cast<size_t>(r)];
+    stats->groups = n * ng;
   }
 }
 

@@ -12,6 +12,11 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <deque>
+#include <map>
+#include <cmath>
+#include <algorithm>
 #include <fnmatch.h>
 #include <set>
 
@@ -71,6 +76,37 @@ void validate_options(const QuantizeOptions& o) {
   if (o.max_calib_seq_len < 2 || o.max_calib_seq_len > (1 << 20))
     bad("--max-calib-seq-len", "2..1048576", std::to_string(o.max_calib_seq_len));
   if (o.shard_size < 1024) bad("--shard-size", ">= 1KB", std::to_string(o.shard_size));
+  if (!o.autoawq_compat && o.validate && !(o.check_fraction > 0.0 && o.check_fraction < 1.0))
+    bad("--check-fraction", "a fraction strictly between 0 and 1", fmt::format("{}", o.check_fraction));
+  if (o.autoawq_compat && o.sequential_inputs)
+    bad("--sequential-inputs", "off with --autoawq-compat (AutoAWQ calibrates on FP inputs)", "on");
+}
+
+// The per-layer report: per searched group, the winning candidate and the block losses.
+std::vector<QuantizeGroupReport> group_reports(const quant::AwqLayerReport& r) {
+  std::vector<QuantizeGroupReport> out;
+  static const std::vector<std::vector<int>> lins = {{quant::kV}, {quant::kO}, {quant::kGate, quant::kUp}, {quant::kDown}};
+  static const char* const short_names[kNumLin] = {"q", "k", "v", "o", "gate", "up", "down"};
+  for (int g = 0; g < quant::kNumGroups; ++g) {
+    QuantizeGroupReport gr;
+    gr.group = quant::kGroupNames[g];
+    switch (r.choice[g]) {
+      case quant::ScaleChoice::kSkipped: gr.choice = "skipped"; break;
+      case quant::ScaleChoice::kRatio: gr.choice = fmt::format("ratio {}", r.best_ratio[g]); break;
+      case quant::ScaleChoice::kIdentity: gr.choice = "identity"; break;
+      case quant::ScaleChoice::kIdentityByCheck: gr.choice = "identity (check)"; break;
+    }
+    gr.rtn_fit = r.rtn_fit[g], gr.rtn_check = r.rtn_check[g], gr.fit = r.fit[g], gr.check = r.check[g];
+    for (int l : lins[static_cast<size_t>(g)]) {
+      if (!r.clip_groups[l]) continue;
+      if (!gr.clip.empty()) gr.clip += ", ";
+      gr.clip += fmt::format("{} {}/{}", short_names[l], r.clip_dropped[l] ? 0 : r.clip_kept[l], r.clip_groups[l]);
+      if (r.clip_reverted[l]) gr.clip += fmt::format(" ({} reverted by check)", r.clip_reverted[l]);
+      if (r.clip_dropped[l]) gr.clip += fmt::format(" (dropped by block check: {} would be clipped)", r.clip_kept[l]);
+    }
+    if (r.choice[g] != quant::ScaleChoice::kSkipped || !gr.clip.empty()) out.push_back(std::move(gr));
+  }
+  return out;
 }
 
 struct LayerNames {
@@ -110,6 +146,36 @@ std::vector<TensorView> layer_tensors(quant::LayerWeights& lw, const quant::Laye
     if (t.bias) out.push_back(*t.bias);
   }
   return out;
+}
+
+// The layer as its output tensors mean it (int4 linears dequantized, fp16 norms): what the
+// quantized model computes, for --sequential-inputs. Built from the same tensors whether the
+// layer was just quantized or read back from a resume file, so both runs stay byte-identical.
+quant::LayerWeights dequantized_layer(const std::function<const TensorView*(const std::string&)>& get,
+                                      const LayerNames& nm, const bool quantize[kNumLin], const QuantizeOptions& opt,
+                                      const std::string& file) {
+  auto need = [&](const std::string& n) -> const TensorView& {
+    const TensorView* t = get(n);
+    if (!t) throw Error::mismatch(ErrorCode::format, file, n, "a tensor of the quantized layer", "none");
+    return *t;
+  };
+  quant::LayerWeights lw;
+  lw.ln1 = to_f32(need(nm.prefix + "input_layernorm.weight"));
+  lw.ln2 = to_f32(need(nm.prefix + "post_attention_layernorm.weight"));
+  for (int l = 0; l < kNumLin; ++l) {
+    const std::string p = nm.lin(l);
+    if (!quantize[l]) {
+      lw.w[l] = to_f32(need(p + ".weight"));
+      if (const TensorView* b = get(p + ".bias")) lw.b[l] = to_f32(*b);
+      continue;
+    }
+    const Q4Weights q = (opt.version == "gemv" ? awq_unpack_gemv : awq_unpack_gemm)(
+        need(p + ".qweight"), get(p + ".qzeros"), need(p + ".scales"), get(p + ".bias"), opt.q_group_size,
+        opt.zero_point, file, p);
+    lw.w[l] = q.dequantize();
+    lw.b[l] = q.bias;
+  }
+  return lw;
 }
 
 QuantizeReport quantize_model_impl(const std::string& model_dir, const std::string& out_dir, const QuantizeOptions& opt,
@@ -185,7 +251,9 @@ QuantizeReport quantize_model_impl(const std::string& model_dir, const std::stri
                        {"zp", opt.zero_point}, {"version", opt.version}, {"duo", opt.duo_scaling},
                        {"clip", opt.apply_clip}, {"n_grid", opt.n_grid}, {"mtnc", opt.modules_to_not_convert},
                        {"seqlen", seqlen}, {"config", cfg.raw}, {"tensors", store.names()},
-                       {"bytes", store.total_bytes()}, {"format", 1}};
+                       {"bytes", store.total_bytes()}, {"format", 1}, {"compat", opt.autoawq_compat},
+                       {"identity", opt.identity_scale}, {"validate", opt.validate},
+                       {"check_fraction", opt.check_fraction}, {"sequential", opt.sequential_inputs}};
   const std::string hs = hj.dump();
   const uint64_t hash = fnv1a(calib.data(), calib.size() * sizeof(int32_t), fnv1a(hs.data(), hs.size()));
   const std::string hash_hex = fmt::format("{:016x}", hash);
@@ -208,6 +276,10 @@ QuantizeReport quantize_model_impl(const std::string& model_dir, const std::stri
   rep.calib_tokens = static_cast<int64_t>(calib.size());
   const int64_t n_blocks = awq ? static_cast<int64_t>(calib.size()) / seqlen : 0, t = n_blocks * seqlen, h = shape.hidden;
   rep.calib_blocks = n_blocks;
+  const bool compat = opt.autoawq_compat, sequential = awq && !compat && opt.sequential_inputs;
+  int64_t n_check = 0;  // the last n_check calibration blocks validate the search (none: no check)
+  if (awq && !compat && opt.validate && n_blocks >= 2)
+    n_check = std::clamp<int64_t>(std::llround(static_cast<double>(n_blocks) * opt.check_fraction), 1, n_blocks - 1);
 
   // Layer-0 input: embedding rows of the calibration tokens.
   std::vector<float> x, y;
@@ -252,7 +324,8 @@ QuantizeReport quantize_model_impl(const std::string& model_dir, const std::stri
       ++rep.resumed_layers;
       rep.layer_seconds.push_back(0);
       rep.layer_loss.push_back(-1);
-      if (progress) progress({i + 1, n_layers, 0, 0, -1, true});
+      rep.layer_groups.emplace_back();
+      if (progress) progress({i + 1, n_layers, 0, 0, -1, true, {}});
       continue;
     }
     // Materialize this layer in fp32 (the only one in memory).
@@ -272,7 +345,10 @@ QuantizeReport quantize_model_impl(const std::string& model_dir, const std::stri
     quant::AwqLayerReport lrep;
     double loss = -1;
     const bool* qflags = quantize[static_cast<size_t>(i)].data();
-    if (awq) {
+    std::vector<QuantizeGroupReport> greps;
+    if (awq && !(sequential && done)) {
+      // The FP layer on this layer's input x (FP activations, or with --sequential-inputs the
+      // quantized model's): the reference the search matches, and the recorded linear inputs.
       quant::LayerInputs rec;
       quant::layer_forward(lw, shape, rope, x.data(), n_blocks, seqlen, y.data(), done ? nullptr : &rec);
       if (!done) {
@@ -281,6 +357,8 @@ QuantizeReport quantize_model_impl(const std::string& model_dir, const std::stri
         ap.n_grid = opt.n_grid;
         ap.duo_scaling = opt.duo_scaling;
         ap.apply_clip = opt.apply_clip;
+        ap.identity_scale = !compat && opt.identity_scale;
+        ap.n_check_blocks = n_check;
         for (int l = 0; l < kNumLin; ++l) ap.quantize[l] = qflags[l];
         quant::awq_scale_and_clip(lw, shape, rope, rec, n_blocks, seqlen, ap, &lrep);
         double s = 0;
@@ -288,11 +366,21 @@ QuantizeReport quantize_model_impl(const std::string& model_dir, const std::stri
         for (double v : lrep.loss)
           if (v > 0) s += v, ++c;
         loss = c ? s / c : 0;
+        greps = group_reports(lrep);
       }
-      std::swap(x, y);
+      if (!sequential) std::swap(x, y);
     }
     if (!done) {
       std::vector<TensorView> ts = layer_tensors(lw, shape, nm, qflags, qp, opt.version);
+      if (sequential) {  // next input: this layer as quantized, on the quantized model's activations
+        std::map<std::string, const TensorView*> byname;
+        for (const auto& tv : ts) byname[tv.name] = &tv;
+        const quant::LayerWeights lq = dequantized_layer(
+            [&](const std::string& n) { auto it = byname.find(n); return it == byname.end() ? nullptr : it->second; },
+            nm, qflags, opt, layer_file(i));
+        quant::layer_forward(lq, shape, rope, x.data(), n_blocks, seqlen, y.data(), nullptr);
+        std::swap(x, y);
+      }
       for (const auto& extra : store.names())
         if (extra.rfind(nm.prefix, 0) == 0 && !consumed.count(extra)) {
           ts.push_back(f16_copy(store.get(extra), extra));
@@ -301,13 +389,27 @@ QuantizeReport quantize_model_impl(const std::string& model_dir, const std::stri
       write_safetensors(layer_file(i), ts);
     } else {
       ++rep.resumed_layers;
+      if (sequential) {
+        const auto lf = SafetensorsFile::open(layer_file(i));
+        std::deque<TensorView> held;  // stable addresses
+        const quant::LayerWeights lq = dequantized_layer(
+            [&](const std::string& n) -> const TensorView* {
+              if (!lf->has(n)) return nullptr;
+              held.push_back(lf->get(n));
+              return &held.back();
+            },
+            nm, qflags, opt, layer_file(i));
+        quant::layer_forward(lq, shape, rope, x.data(), n_blocks, seqlen, y.data(), nullptr);
+        std::swap(x, y);
+      }
     }
     const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - lt0).count();
     rep.layer_seconds.push_back(done ? 0 : sec);
     rep.layer_loss.push_back(loss);
+    rep.layer_groups.push_back(greps);
     if (progress) {
       const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      progress({i + 1, n_layers, el, el / (i + 1) * (n_layers - i - 1), loss, done});
+      progress({i + 1, n_layers, el, el / (i + 1) * (n_layers - i - 1), loss, done, std::move(greps)});
     }
   }
   x = {};
