@@ -20,4 +20,5 @@ void add_make_model_command(CLI::App& app);  // awqx make-model (cmd_make_model.
 void add_bench_command(CLI::App& app);       // awqx bench (cmd_bench.cpp)
 void add_bench_kernels_command(CLI::App& app);  // awqx bench-kernels (cmd_bench_kernels.cpp)
 void add_devices_command(CLI::App& app);  // awqx devices (cmd_devices.cpp)
+void add_serve_command(CLI::App& app);    // awqx serve (cmd_serve.cpp)
 }  // namespace awqx::cli

@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
   awqx::cli::add_make_model_command(app);
   awqx::cli::add_bench_command(app);
   awqx::cli::add_devices_command(app);
+  awqx::cli::add_serve_command(app);
   // Unknown first word: with verbs registered CLI11 only says "A subcommand is required"; name it.
   if (argc > 1 && argv[1][0] != '-') {
     bool known = false;

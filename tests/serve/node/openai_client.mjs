@@ -21,9 +21,10 @@ assert.equal(typeof c.choices[0].text, "string");
 assert.ok(["stop", "length"].includes(c.choices[0].finish_reason));
 assert.ok(c.usage.completion_tokens >= 1 && c.usage.total_tokens === c.usage.prompt_tokens + c.usage.completion_tokens);
 
+const messages = [{ role: "system", content: "You tell stories." }, { role: "user", content: "Tell me a story." }];
 const chat = await client.chat.completions.create({
   model,
-  messages: [{ role: "system", content: "You tell stories." }, { role: "user", content: "Tell me a story." }],
+  messages,
   max_tokens: 8,
   temperature: 0,
 });
@@ -34,7 +35,7 @@ assert.equal(typeof chat.choices[0].message.content, "string");
 let streamed = "", finish = null, usage = null;
 const stream = await client.chat.completions.create({
   model,
-  messages: [{ role: "user", content: "Tell me a story." }],
+  messages,
   max_tokens: 8,
   temperature: 0,
   stream: true,
