@@ -4,12 +4,21 @@
 set -euo pipefail
 PKGS=(g++ cmake make pkg-config git libomp-dev libdnnl-dev libhwloc-dev nlohmann-json3-dev libfmt-dev
       libcli11-dev libsentencepiece-dev libpcre2-dev libzstd-dev zstd libgtest-dev libgmock-dev
-      libbenchmark-dev ccache clang-14 libclang-rt-14-dev gnuplot-nox python3 python3-numpy)
+      libbenchmark-dev ccache clang-14 libclang-rt-14-dev gnuplot-nox python3 python3-numpy
+      libcpp-httplib-dev curl)
+# Node.js + npm run the OpenAI-client tests; machines that already have a Node (not Debian's) keep it.
+command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-[ ${#missing[@]} -eq 0 ] && exit 0
-SUDO=""
-[ "$(id -u)" -ne 0 ] && SUDO="sudo"
-echo "installing: ${missing[*]}" >&2
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "installing: ${missing[*]}" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# The OpenAI Node SDK for tests/serve (version pinned by its package-lock.json), from the npm registry.
+node_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/serve/node"
+if [ -f "$node_dir/package-lock.json" ] && [ ! -d "$node_dir/node_modules/openai" ]; then
+  (cd "$node_dir" && npm ci --no-audit --no-fund >/dev/null)
+fi

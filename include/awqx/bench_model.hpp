@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+
+#include "awqx/kv_cache.hpp"
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -21,6 +23,7 @@ struct BenchOptions {
   std::string backend;          // "" = registry's choice; else a kernel forced for every int4 linear
   int threads = 0;              // 0 = physical cores
   bool fuse_layers = true;      // false = --no-fuse
+  KvType kv_type = KvType::f16;  // KV cache element type (--kv-type)
   uint64_t seed = 1;            // prompt ids
   std::string json_path;        // "" = no JSON file
 };
@@ -39,6 +42,7 @@ struct BenchResult {
   BenchStat prefill, decode;                        // tokens/s
   size_t weight_bytes_per_token = 0;                // Model::weight_bytes()
   size_t kv_cache_bytes = 0;                        // allocated (prompt + gen positions)
+  std::string kv_type;                              // KV element type (f32, f16, bf16)
   // K and V read per decoded token at the mean context of the decode steps (attention reads
   // every cached position of every layer once per token).
   size_t kv_bytes_per_token = 0;

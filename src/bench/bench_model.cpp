@@ -71,6 +71,7 @@ BenchResult bench_model(const std::string& dir, const BenchOptions& opts, const 
   LoadOptions lo;
   lo.backend = opts.backend;
   lo.fuse_layers = opts.fuse_layers;
+  lo.kv_type = opts.kv_type;
   lo.max_seq_len = opts.prompt_tokens + opts.gen_tokens;  // what the run needs, not the config's 4k+
   const auto tl = Clock::now();
   auto model = Model::load(dir, lo);
@@ -81,6 +82,7 @@ BenchResult bench_model(const std::string& dir, const BenchOptions& opts, const 
   r.kernels = model->describe();
   r.weight_bytes_per_token = model->weight_bytes();
   r.kv_cache_bytes = model->kv_cache_bytes();
+  r.kv_type = kv_type_name(model->kv_type());
 
   std::mt19937_64 rng(opts.seed);
   std::vector<int32_t> prompt(static_cast<size_t>(opts.prompt_tokens));
@@ -126,8 +128,7 @@ BenchResult bench_model(const std::string& dir, const BenchOptions& opts, const 
   r.decode = stat_of(r.decode_tok_s);
   // Decode step i attends over prompt + i + 1 positions; the mean over the steps sets the KV bytes.
   const double mean_ctx = double(opts.prompt_tokens) + double(opts.gen_tokens + 1) / 2.0;
-  r.kv_bytes_per_token =
-      static_cast<size_t>(double(r.kv_cache_bytes) / double(model->max_seq_len()) * mean_ctx);
+  r.kv_bytes_per_token = static_cast<size_t>(double(model->kv_bytes_per_token()) * mean_ctx);
   r.bytes_per_token = r.weight_bytes_per_token + r.kv_bytes_per_token;
   r.bound_tok_s = r.read_bandwidth_gbs * 1e9 / static_cast<double>(r.bytes_per_token);
   r.weights_only_bound_tok_s = r.read_bandwidth_gbs * 1e9 / static_cast<double>(r.weight_bytes_per_token);
@@ -164,6 +165,7 @@ nlohmann::json BenchResult::to_json() const {
           {"bound_tok_s", bound_tok_s},
           {"decode_pct_of_bound", decode_pct_of_bound},
           {"kv_cache_bytes", kv_cache_bytes},
+          {"kv_type", kv_type},
           {"rss_bytes", rss_bytes},
           {"peak_rss_bytes", peak_rss_bytes},
           {"kernels", kernels}};

@@ -21,12 +21,14 @@ struct GenerateFlags {
   SamplingOptions sampling;
   bool chat = false, no_fuse = false;
   int64_t max_seq_len = 0;
+  KvType kv_type = KvType::f16;
 };
 
 void run_generate(const GenerateFlags& f) {
   apply_run_flags(f.run);
   LoadOptions lo;
   lo.backend = f.run.backend;
+  lo.kv_type = f.kv_type;
   lo.fuse_layers = !f.no_fuse;
   lo.max_seq_len = f.max_seq_len;
   const auto tok = Tokenizer::load(f.model);
@@ -86,6 +88,7 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("--seed", f->sampling.seed, "sampling seed");
   cmd->add_flag("--chat", f->chat, "wrap the prompt in the model's chat template");
   cmd->add_flag("--no-fuse", f->no_fuse, "keep q/k/v and gate/up as separate linears");
+  add_kv_type_flag(cmd, f->kv_type);
   cmd->add_option("--max-seq-len", f->max_seq_len, "KV cache capacity in tokens (0 = from config.json)")
       ->check(CLI::NonNegativeNumber);
   add_run_flags(cmd, f->run);

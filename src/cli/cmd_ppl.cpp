@@ -21,6 +21,7 @@ struct PplFlags {
   RunFlags run;
   std::string model, data, json;
   PplOptions ppl;
+  KvType kv_type = KvType::f16;
 };
 
 void run_ppl(const PplFlags& f) {
@@ -30,6 +31,7 @@ void run_ppl(const PplFlags& f) {
   const auto tok = Tokenizer::load(f.model);
   LoadOptions lo;
   lo.backend = f.run.backend;
+  lo.kv_type = f.kv_type;
   lo.max_seq_len = f.ppl.ctx;  // one window at a time: the cache never holds more than ctx tokens
   ProgressLine load_progress("loading layer");
   lo.progress = [&](int64_t d, int64_t t) { load_progress(d, t); };
@@ -62,6 +64,7 @@ void add_ppl_command(CLI::App& app) {
   cmd->add_option("--model", f->model, "model folder (HF or AutoAWQ)")->required();
   cmd->add_option("--data", f->data, "text file, tokenized whole (BOS at start)")->required();
   cmd->add_option("--ctx", f->ppl.ctx, "window length in tokens");
+  add_kv_type_flag(cmd, f->kv_type);
   cmd->add_option("--max-windows", f->ppl.max_windows, "evaluate at most N windows (0 = all)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--json", f->json, "also write the numbers to this JSON file");

@@ -2,6 +2,8 @@
 #pragma once
 #include <CLI/CLI.hpp>
 
+#include "awqx/kv_cache.hpp"
+
 namespace awqx::cli {
 // Flags shared by every verb that runs a model: --threads, --backend.
 struct RunFlags {
@@ -9,6 +11,8 @@ struct RunFlags {
   std::string backend;
 };
 void add_run_flags(CLI::App* cmd, RunFlags& f);
+// --kv-type f32|f16|bf16 into `out` (parsed by the callback, so a bad value is a one-line error).
+void add_kv_type_flag(CLI::App* cmd, KvType& out);
 void apply_run_flags(const RunFlags& f);  // sets thread count and forced kernel
 void add_kernels_command(CLI::App& app);  // awqx kernels (cmd_kernels.cpp)
 void add_generate_command(CLI::App& app);  // awqx generate (cmd_generate.cpp)

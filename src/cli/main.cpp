@@ -17,6 +17,11 @@ void add_run_flags(CLI::App* cmd, RunFlags& f) {
   cmd->add_option("--threads", f.threads, "worker threads (default: physical cores)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--backend", f.backend, "force a kernel by name (see `awqx kernels`)");
 }
+void add_kv_type_flag(CLI::App* cmd, KvType& out) {
+  cmd->add_option_function<std::string>(
+      "--kv-type", [&out](const std::string& v) { out = parse_kv_type(v, "--kv-type"); },
+      "KV cache element type: f32, f16 (default), bf16");
+}
 void apply_run_flags(const RunFlags& f) { set_num_threads(f.threads); }
 
 // Thread pinning defaults: one OpenMP thread per core, kept there (OMP_PLACES=cores,

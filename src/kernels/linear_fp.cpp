@@ -44,6 +44,12 @@ class FpLinear final : public Linear {
     type_ = w_.dtype == DType::F32 ? FpType::f32 : w_.dtype == DType::BF16 ? FpType::bf16 : FpType::f16;
     const CpuInfo& cpu = cpu_info();
     use_ref_ = backend == "ref" || backend == "gemv_f32_q4g_ref" || backend == "gemm_f32_q4g_ref";
+    // A forced exact fp32 family asks for row-independent results (batched serving equal to one
+    // sequence alone): then m > 1 loops the GEMV over rows instead of oneDNN's bf16-rounded GEMM.
+    row_loop_ = use_ref_ || backend == "avx512" || backend == "avx2";
+    // oneDNN has no bf16 matmul on CPUs without AVX-512 (e.g. AVX2-only EPYCs): loop the GEMV
+    // rather than fail (or keep a 2x larger f32 copy of the weights).
+    if (type_ == FpType::bf16 && !onednn_bf16_matmul_available()) row_loop_ = true;
     if (use_ref_)
       gemv_ = kernels::gemv_fp_ref, gemv_name_ = "gemv_fp_ref";
     else if (cpu.has(Isa::avx512))
@@ -65,12 +71,25 @@ class FpLinear final : public Linear {
   size_t weight_bytes() const noexcept override { return w_.nbytes + bias_.size() * sizeof(float); }
   std::string describe() const override {
     return fmt::format("fp {} gemv={} gemm={}", dtype_name_local(w_.dtype), gemv_name_,
-                       use_ref_ ? "gemv_fp_ref (row loop)" : "onednn matmul");
+                       row_loop_ ? fmt::format("{} (row loop)", gemv_name_) : std::string("onednn matmul"));
+  }
+
+  static bool onednn_bf16_matmul_available() {
+    static const bool ok = [] {
+      try {
+        using dt = dnnl::memory::data_type;
+        kernels::DnnlMatmul probe(2, 16, 16, dt::bf16, dt::bf16, false);
+        return true;
+      } catch (const Error&) {
+        return false;
+      }
+    }();
+    return ok;
   }
 
   void forward(const float* x, int64_t m, float* y) const override {
     if (m <= 0) return;
-    if (m == 1 || use_ref_) {
+    if (m == 1 || row_loop_) {
       const float* b = bias_.empty() ? nullptr : bias_.data();
       const int64_t grain = std::max<int64_t>(16, (n_ + num_threads() - 1) / num_threads());
       for (int64_t i = 0; i < m; ++i)
@@ -121,7 +140,7 @@ class FpLinear final : public Linear {
   std::vector<float> bias_;
   int64_t n_ = 0, k_ = 0;
   FpType type_ = FpType::f32;
-  bool use_ref_ = false;
+  bool use_ref_ = false, row_loop_ = false;
   kernels::FpGemvFn gemv_ = nullptr;
   const char* gemv_name_ = "";
   std::vector<float> f32_copy_;

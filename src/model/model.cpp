@@ -6,6 +6,7 @@
 //   x += delta; xn = rmsnorm(x)          (add_rmsnorm, one pass)
 //   act = silu(xn·Wgᵀ) * (xn·Wuᵀ);  delta = act·Wdᵀ
 // and x += delta is folded into the next layer's (or the final) add_rmsnorm.
+#include <algorithm>
 #include <cstring>
 #include <new>
 
@@ -52,15 +53,88 @@ void embed_rows(const TensorView& e, const int32_t* tokens, int64_t m, int64_t d
   }
 }
 
+// Writes rows [r0, r0 + m) of this step's k/v (after RoPE; row stride `stride`) at positions
+// n_past.. of a sequence, converting to the pool's element type.
+void store_kv(KvPool& pool, size_t layer, const SeqChunk& sq, const float* kr, const float* vr, int64_t stride,
+              int n_kv, int head_dim) {
+  const int64_t bs = pool.block_size();
+  const size_t es = kv_type_size(pool.type());
+  for (int64_t r = 0; r < sq.m; ++r) {
+    const int64_t p = sq.n_past + r;
+    const int64_t blk = sq.block_table[p / bs];
+    for (int64_t h = 0; h < n_kv; ++h) {
+      const size_t dst = (static_cast<size_t>(blk) * static_cast<size_t>(pool.block_stride()) +
+                          static_cast<size_t>(pool.offset(static_cast<int64_t>(layer), h)) +
+                          static_cast<size_t>((p % bs) * head_dim)) * es;
+      const float* ks = kr + r * stride + h * head_dim;
+      const float* vs = vr + r * stride + h * head_dim;
+      char* kd = static_cast<char*>(pool.k()) + dst;
+      char* vd = static_cast<char*>(pool.v()) + dst;
+      switch (pool.type()) {
+        case KvType::f32:
+          std::memcpy(kd, ks, static_cast<size_t>(head_dim) * 4);
+          std::memcpy(vd, vs, static_cast<size_t>(head_dim) * 4);
+          break;
+        case KvType::f16:
+          for (int d = 0; d < head_dim; ++d) {
+            reinterpret_cast<uint16_t*>(kd)[d] = f32_to_f16(ks[d]);
+            reinterpret_cast<uint16_t*>(vd)[d] = f32_to_f16(vs[d]);
+          }
+          break;
+        case KvType::bf16:
+          for (int d = 0; d < head_dim; ++d) {
+            reinterpret_cast<uint16_t*>(kd)[d] = f32_to_bf16(ks[d]);
+            reinterpret_cast<uint16_t*>(vd)[d] = f32_to_bf16(vs[d]);
+          }
+          break;
+      }
+    }
+  }
+}
+
 }  // namespace
 
-void Model::Impl::forward_chunk(const int32_t* tokens, int64_t m, float* logits, bool all_logits,
-                                bool want_logits) {
-  const int64_t pos0 = n_past;
-  embed_rows(embed, tokens, m, hidden, x.data());
+void Model::Impl::validate(const SeqChunk* seqs, int64_t n, const KvPool& pool) const {
+  if (pool.layers() != static_cast<int64_t>(layers.size()) || pool.kv_heads() != n_kv ||
+      pool.head_dim() != head_dim || pool.type() != kv_type)
+    throw Error(ErrorCode::invalid_argument, "", "pool", "KV pool made for another model (use make_kv_pool)");
+  int64_t total = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const SeqChunk& q = seqs[i];
+    if (q.m < 1 || !q.tokens || !q.block_table)
+      throw Error::mismatch(ErrorCode::invalid_argument, "", "seqs", "m >= 1 tokens and a block table",
+                            fmt::format("sequence {} with m = {}", i, q.m));
+    if (q.n_past < 0 || q.n_past + q.m > max_seq)
+      throw Error::mismatch(ErrorCode::invalid_argument, "", "max_seq_len",
+                            fmt::format("n_past + tokens <= {} (KV cache capacity; raise --max-seq-len)", max_seq),
+                            fmt::format("{} + {}", q.n_past, q.m));
+    for (int64_t t = 0; t < q.m; ++t)
+      if (q.tokens[t] < 0 || q.tokens[t] >= vocab)
+        throw Error::mismatch(ErrorCode::invalid_argument, "", "tokens", fmt::format("token ids in [0, {})", vocab),
+                              fmt::format("{} at index {}", q.tokens[t], t));
+    const int64_t last_block = (q.n_past + q.m - 1) / pool.block_size();
+    for (int64_t b = 0; b <= last_block; ++b)
+      if (q.block_table[b] < 0 || q.block_table[b] >= pool.n_blocks())
+        throw Error::mismatch(ErrorCode::invalid_argument, "", "block_table",
+                              fmt::format("block ids in [0, {})", pool.n_blocks()),
+                              fmt::format("{} at index {}", q.block_table[b], b));
+    total += q.m;
+  }
+  if (total < 1 || total > chunk)
+    throw Error::mismatch(ErrorCode::invalid_argument, "", "tokens", fmt::format("1 to {} tokens per step", chunk),
+                          std::to_string(total));
+}
+
+void Model::Impl::step(const SeqChunk* seqs, int64_t n, KvPool& pool, float* logits, bool all_rows) {
+  int64_t m = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    embed_rows(embed, seqs[i].tokens, seqs[i].m, hidden, x.data() + m * hidden);
+    m += seqs[i].m;
+  }
   float* xp = x.data();
   float* xnp = xn.data();
   float* dp = delta.data();
+  const size_t es = kv_type_size(pool.type());
   for (size_t l = 0; l < layers.size(); ++l) {
     LayerWeights& L = layers[l];
     if (l == 0)
@@ -68,10 +142,8 @@ void Model::Impl::forward_chunk(const int32_t* tokens, int64_t m, float* logits,
     else
       ops::add_rmsnorm(xp, dp, L.attn_norm.data(), xnp, m, hidden, eps);
 
-    float* kc = k_layer(l);
-    float* vc = v_layer(l);
     float* f = qkv.data();
-    float *kr, *vr;  // this chunk's k / v rows (after RoPE), row stride kv_stride
+    float *kr, *vr;  // this step's k / v rows (after RoPE), row stride kv_stride
     int64_t q_stride, kv_stride;
     if (L.qkv) {
       L.qkv->forward(xnp, m, f);
@@ -86,19 +158,23 @@ void Model::Impl::forward_chunk(const int32_t* tokens, int64_t m, float* logits,
       q_stride = q_dim, kv_stride = kv_dim;
       kr = kb, vr = vb;
     }
-    ops::rope_inplace(f, m, q_stride, n_heads, pos0, rope);
-    ops::rope_inplace(kr, m, kv_stride, n_kv, pos0, rope);
-    // Cache is head-major [kv head][max_seq][head_dim]: attention then streams each head's keys
-    // and values contiguously (token-major rows put 16 KiB between a head's consecutive keys).
-    const size_t row_bytes = static_cast<size_t>(head_dim) * sizeof(float);
-    for (int64_t r = 0; r < m; ++r)
-      for (int64_t h = 0; h < n_kv; ++h) {
-        const int64_t dst = h * max_seq * head_dim + (pos0 + r) * head_dim, src = r * kv_stride + h * head_dim;
-        std::memcpy(kc + dst, kr + src, row_bytes);
-        std::memcpy(vc + dst, vr + src, row_bytes);
-      }
-    ops::attention(f, m, q_stride, ops::KvView{kc, vc, head_dim, max_seq * head_dim}, pos0, n_heads, n_kv, head_dim,
-                   att.data(), q_dim);
+    // Per sequence: RoPE at its own positions, its k/v into its blocks, attention over them.
+    const size_t layer_off = static_cast<size_t>(pool.offset(static_cast<int64_t>(l), 0)) * es;
+    for (int64_t i = 0, r0 = 0; i < n; r0 += seqs[i].m, ++i) {
+      const SeqChunk& sq = seqs[i];
+      ops::rope_inplace(f + r0 * q_stride, sq.m, q_stride, n_heads, sq.n_past, rope);
+      ops::rope_inplace(kr + r0 * kv_stride, sq.m, kv_stride, n_kv, sq.n_past, rope);
+      store_kv(pool, l, sq, kr + r0 * kv_stride, vr + r0 * kv_stride, kv_stride, n_kv, head_dim);
+      ops::KvRows kv{static_cast<const char*>(pool.k()) + layer_off, static_cast<const char*>(pool.v()) + layer_off};
+      kv.table = sq.block_table;
+      kv.block_size = pool.block_size();
+      kv.block_stride = pool.block_stride();
+      kv.pos_stride = head_dim;
+      kv.head_stride = pool.block_size() * head_dim;
+      kv.type = pool.type();
+      ops::attention(f + r0 * q_stride, sq.m, q_stride, kv, sq.n_past, n_heads, n_kv, head_dim,
+                     att.data() + r0 * q_dim, q_dim);
+    }
     L.o->forward(att.data(), m, dp);
     ops::add_rmsnorm(xp, dp, L.ffn_norm.data(), xnp, m, hidden, eps);
 
@@ -114,17 +190,21 @@ void Model::Impl::forward_chunk(const int32_t* tokens, int64_t m, float* logits,
     }
     L.down->forward(act.data(), m, dp);
   }
-  n_past = pos0 + m;
-  if (!want_logits) return;
-  if (all_logits) {
+  if (all_rows) {
     ops::add_rmsnorm(xp, dp, final_norm.data(), xnp, m, hidden, eps);
     lm_head->forward(xnp, m, logits);
-  } else {
-    // Only the last row feeds the head: normalize just that row.
-    float* xl = xp + (m - 1) * hidden;
-    ops::add_rmsnorm(xl, dp + (m - 1) * hidden, final_norm.data(), xnp, 1, hidden, eps);
-    lm_head->forward(xnp, 1, logits);
+    return;
   }
+  // Only the rows whose logits are wanted feed the head: normalize just those, packed.
+  logit_rows.clear();
+  for (int64_t i = 0, r0 = 0; i < n; r0 += seqs[i].m, ++i)
+    if (seqs[i].want_logits) logit_rows.push_back(r0 + seqs[i].m - 1);
+  const int64_t nl = static_cast<int64_t>(logit_rows.size());
+  for (int64_t j = 0; j < nl; ++j) {
+    const int64_t r = logit_rows[static_cast<size_t>(j)];
+    ops::add_rmsnorm(xp + r * hidden, dp + r * hidden, final_norm.data(), xnp + j * hidden, 1, hidden, eps);
+  }
+  if (nl > 0) lm_head->forward(xnp, nl, logits);
 }
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -156,9 +236,34 @@ void Model::forward(const int32_t* tokens, int64_t m, float* logits, bool all_lo
   for (int64_t off = 0; off < m; off += s.chunk) {
     const int64_t mc = std::min(s.chunk, m - off);
     const bool last = off + mc == m;
-    float* out = all_logits ? logits + off * s.vocab : logits;
-    s.forward_chunk(tokens + off, mc, out, all_logits, all_logits || last);
+    SeqChunk sq;
+    sq.tokens = tokens + off;
+    sq.m = mc;
+    sq.n_past = s.n_past;
+    sq.block_table = s.own_table.data();
+    sq.want_logits = last;
+    s.step(&sq, 1, *s.own_pool, all_logits ? logits + off * s.vocab : logits, all_logits);
+    s.n_past += mc;
   }
+}
+
+void Model::forward_batch(const SeqChunk* seqs, int64_t n, KvPool& pool, float* logits) {
+  Impl& s = *impl_;
+  s.validate(seqs, n, pool);
+  s.step(seqs, n, pool, logits, false);
+}
+
+std::unique_ptr<KvPool> Model::make_kv_pool(int64_t n_blocks, int64_t block_size) const {
+  const Impl& s = *impl_;
+  return std::make_unique<KvPool>(static_cast<int64_t>(s.layers.size()), s.n_kv, s.head_dim, block_size, n_blocks,
+                                  s.kv_type);
+}
+
+KvType Model::kv_type() const noexcept { return impl_->kv_type; }
+
+size_t Model::kv_bytes_per_token() const noexcept {
+  const Impl& s = *impl_;
+  return 2 * s.layers.size() * static_cast<size_t>(s.kv_dim) * kv_type_size(s.kv_type);
 }
 
 size_t Model::weight_bytes() const noexcept {
@@ -171,9 +276,7 @@ size_t Model::weight_bytes() const noexcept {
   return b;
 }
 
-size_t Model::kv_cache_bytes() const noexcept {
-  return (impl_->k_cache.size() + impl_->v_cache.size()) * sizeof(float);
-}
+size_t Model::kv_cache_bytes() const noexcept { return impl_->own_pool->bytes(); }
 
 std::string Model::describe() const {
   const Impl& s = *impl_;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "awqx/config.hpp"
+#include "awqx/kv_cache.hpp"
 #include "awqx/linear.hpp"
 #include "awqx/model.hpp"
 #include "awqx/tensor.hpp"
@@ -56,13 +57,16 @@ struct Model::Impl {
   ops::RopeTable rope;
 
   int64_t max_seq = 0, chunk = 0, n_past = 0;
-  FloatBuffer k_cache, v_cache;  // [layers][kv heads][max_seq][head_dim]
+  std::unique_ptr<KvPool> own_pool;  // the cache of forward(): one sequence, blocks in order
+  std::vector<int32_t> own_table;     // 0, 1, 2, ...
+  KvType kv_type = KvType::f32;
   // Activations for up to `chunk` tokens.
   FloatBuffer x, xn, delta, qkv, att, gu, act;
 
-  float* k_layer(size_t l) noexcept { return k_cache.data() + l * static_cast<size_t>(max_seq * kv_dim); }
-  float* v_layer(size_t l) noexcept { return v_cache.data() + l * static_cast<size_t>(max_seq * kv_dim); }
-  void forward_chunk(const int32_t* tokens, int64_t m, float* logits, bool all_logits, bool want_logits);
+  std::vector<int64_t> logit_rows;  // rows of the step whose logits are wanted (scratch)
+  // One batched step (validated by the caller); all_rows: logits for every row (perplexity).
+  void step(const SeqChunk* seqs, int64_t n, KvPool& pool, float* logits, bool all_rows);
+  void validate(const SeqChunk* seqs, int64_t n, const KvPool& pool) const;
 };
 
 // model_load.cpp

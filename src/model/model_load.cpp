@@ -139,8 +139,9 @@ std::unique_ptr<Model::Impl> load_model_impl(const std::string& dir, const LoadO
   }
 
   // KV cache capacity: the requested length, else the config's, capped at 1/4 of RAM.
+  s->kv_type = opts.kv_type;
   const uint64_t per_token = static_cast<uint64_t>(c.num_hidden_layers) * static_cast<uint64_t>(s->kv_dim) * 2 *
-                             sizeof(float);
+                             kv_type_size(opts.kv_type);
   int64_t max_seq = opts.max_seq_len;
   if (max_seq == 0) {
     max_seq = std::max(1, c.max_position_embeddings);
@@ -154,9 +155,14 @@ std::unique_ptr<Model::Impl> load_model_impl(const std::string& dir, const LoadO
   }
   s->max_seq = max_seq;
   s->chunk = std::min(kChunk, max_seq);
-  const size_t cache = static_cast<size_t>(c.num_hidden_layers) * static_cast<size_t>(max_seq * s->kv_dim);
-  s->k_cache = FloatBuffer(cache);
-  s->v_cache = FloatBuffer(cache);
+  // The model's own cache: one sequence in blocks 0, 1, 2, ... (64 positions per block keeps the
+  // per-head tiles long; results do not depend on the block size).
+  constexpr int64_t kOwnBlock = 64;
+  const int64_t own_blocks = (max_seq + kOwnBlock - 1) / kOwnBlock;
+  s->own_pool = std::make_unique<KvPool>(c.num_hidden_layers, s->n_kv, s->head_dim, kOwnBlock, own_blocks,
+                                         opts.kv_type);
+  s->own_table.resize(static_cast<size_t>(own_blocks));
+  for (int64_t b = 0; b < own_blocks; ++b) s->own_table[static_cast<size_t>(b)] = static_cast<int32_t>(b);
   const size_t ch = static_cast<size_t>(s->chunk);
   s->x = FloatBuffer(ch * s->hidden);
   s->xn = FloatBuffer(ch * s->hidden);

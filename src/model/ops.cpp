@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include <dnnl.hpp>
 
@@ -10,6 +11,7 @@
 
 #include "awqx/cpu.hpp"
 #include "awqx/error.hpp"
+#include "awqx/half.hpp"
 #include "awqx/parallel.hpp"
 #include "model/ops_simd.hpp"
 
@@ -118,13 +120,43 @@ void rope_inplace(float* x, int64_t m, int64_t row_stride, int n_heads, int64_t 
   });
 }
 
-void attend_row_portable(const float* q, const float* k, const float* v, int64_t pos_stride, int64_t n_keys,
-                         int head_dim, float scale, float* scores, float* out) {
-  float mx = -INFINITY;
-  for (int64_t p = 0; p < n_keys; ++p) {
-    scores[p] = dot_f32(q, k + p * pos_stride, head_dim) * scale;
-    mx = std::max(mx, scores[p]);
+namespace {
+inline float elem(const float* p) { return *p; }
+inline float elem(const uint16_t* p, KvType t) { return t == KvType::bf16 ? bf16_to_f32(*p) : f16_to_f32(*p); }
+
+// Visits positions [0, n_keys) of one kv head block by block: fn(p0, n, k_rows, v_rows) with
+// n rows at pos_stride.
+template <typename T, typename Fn>
+void for_each_block(const KvRows& kv, int64_t n_keys, Fn&& fn) {
+  const T* k = static_cast<const T*>(kv.k);
+  const T* v = static_cast<const T*>(kv.v);
+  if (!kv.table) return fn(int64_t{0}, n_keys, k, v);
+  for (int64_t p0 = 0, b = 0; p0 < n_keys; p0 += kv.block_size, ++b) {
+    const int64_t off = static_cast<int64_t>(kv.table[b]) * kv.block_stride;
+    fn(p0, std::min(kv.block_size, n_keys - p0), k + off, v + off);
   }
+}
+
+template <typename T>
+void attend_portable_t(const float* q, const KvRows& kv, int64_t n_keys, int head_dim, float scale, float* scores,
+                       float* out) {
+  thread_local std::vector<float> row;
+  row.resize(static_cast<size_t>(head_dim));
+  auto widen = [&](const T* src) -> const float* {
+    if constexpr (std::is_same_v<T, float>) {
+      return src;
+    } else {
+      for (int d = 0; d < head_dim; ++d) row[d] = elem(src + d, kv.type);
+      return row.data();
+    }
+  };
+  float mx = -INFINITY;
+  for_each_block<T>(kv, n_keys, [&](int64_t p0, int64_t n, const T* k, const T*) {
+    for (int64_t p = 0; p < n; ++p) {
+      scores[p0 + p] = dot_f32(q, widen(k + p * kv.pos_stride), head_dim) * scale;
+      mx = std::max(mx, scores[p0 + p]);
+    }
+  });
   float sum = 0.f;
   for (int64_t p = 0; p < n_keys; ++p) {
     scores[p] = std::exp(scores[p] - mx);
@@ -132,11 +164,22 @@ void attend_row_portable(const float* q, const float* k, const float* v, int64_t
   }
   const float inv = 1.0f / sum;
   std::fill(out, out + head_dim, 0.f);
-  for (int64_t p = 0; p < n_keys; ++p) {
-    const float* vp = v + p * pos_stride;
-    const float wgt = scores[p] * inv;
-    for (int d = 0; d < head_dim; ++d) out[d] += wgt * vp[d];
-  }
+  for_each_block<T>(kv, n_keys, [&](int64_t p0, int64_t n, const T*, const T* v) {
+    for (int64_t p = 0; p < n; ++p) {
+      const float* vp = widen(v + p * kv.pos_stride);
+      const float wgt = scores[p0 + p] * inv;
+      for (int d = 0; d < head_dim; ++d) out[d] += wgt * vp[d];
+    }
+  });
+}
+}  // namespace
+
+void attend_row_portable(const float* q, const KvRows& kv, int64_t n_keys, int head_dim, float scale, float* scores,
+                         float* out) {
+  if (kv.type == KvType::f32)
+    attend_portable_t<float>(q, kv, n_keys, head_dim, scale, scores, out);
+  else
+    attend_portable_t<uint16_t>(q, kv, n_keys, head_dim, scale, scores, out);
 }
 
 void silu_mul_portable(const float* g, const float* u, float* out, int64_t n) {
@@ -154,12 +197,13 @@ const RowKernels& row_kernels() {
   return chosen;
 }
 
-void attention(const float* q, int64_t m, int64_t q_stride, const KvView& kv, int64_t n_past, int n_heads,
+void attention(const float* q, int64_t m, int64_t q_stride, const KvRows& kv, int64_t n_past, int n_heads,
                int n_kv_heads, int head_dim, float* out, int64_t out_stride) {
   const int group = n_heads / n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   const int64_t total = n_past + m;
   const AttendRowFn fn = row_kernels().attend_row;
+  const size_t esize = kv_type_size(kv.type);
   parallel_for(0, m * n_heads, 1, [&](int64_t b, int64_t e) {
     // Per-thread score buffer, reused across calls: no allocation per token once warm.
     thread_local std::vector<float> scores;
@@ -169,9 +213,12 @@ void attention(const float* q, int64_t m, int64_t q_stride, const KvView& kv, in
     for (int64_t t = b; t < e; ++t) {
       const int64_t i = t / n_heads;
       const int h = static_cast<int>(t % n_heads);
-      const int64_t ho = static_cast<int64_t>(h / group) * kv.head_stride;
-      fn(q + i * q_stride + static_cast<int64_t>(h) * head_dim, kv.k + ho, kv.v + ho, kv.pos_stride, n_past + i + 1,
-         head_dim, scale, scores.data(), out + i * out_stride + static_cast<int64_t>(h) * head_dim);
+      const size_t ho = static_cast<size_t>(h / group) * static_cast<size_t>(kv.head_stride) * esize;
+      KvRows head = kv;
+      head.k = static_cast<const char*>(kv.k) + ho;
+      head.v = static_cast<const char*>(kv.v) + ho;
+      fn(q + i * q_stride + static_cast<int64_t>(h) * head_dim, head, n_past + i + 1, head_dim, scale, scores.data(),
+         out + i * out_stride + static_cast<int64_t>(h) * head_dim);
     }
   });
 }
@@ -179,8 +226,10 @@ void attention(const float* q, int64_t m, int64_t q_stride, const KvView& kv, in
 void attention(const float* q, int64_t m, int64_t q_stride, const float* k_cache, const float* v_cache,
                int64_t kv_stride, int64_t n_past, int n_heads, int n_kv_heads, int head_dim, float* out,
                int64_t out_stride) {
-  attention(q, m, q_stride, KvView{k_cache, v_cache, kv_stride, head_dim}, n_past, n_heads, n_kv_heads, head_dim,
-            out, out_stride);
+  KvRows kv{k_cache, v_cache};
+  kv.pos_stride = kv_stride;
+  kv.head_stride = head_dim;
+  attention(q, m, q_stride, kv, n_past, n_heads, n_kv_heads, head_dim, out, out_stride);
 }
 
 void silu_mul(const float* gate, const float* up, float* out, int64_t n) {

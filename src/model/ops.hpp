@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "awqx/config.hpp"
+#include "awqx/kv_cache.hpp"
 
 namespace awqx::ops {
 
@@ -37,19 +38,24 @@ class RopeTable {
 // at absolute position pos0 + r.
 void rope_inplace(float* x, int64_t m, int64_t row_stride, int n_heads, int64_t pos0, const RopeTable& rope);
 
-// Where cached keys/values live: position p of kv head h at k + h*head_stride + p*pos_stride
-// (head_dim contiguous floats), the same for v.
-struct KvView {
-  const float* k;
-  const float* v;
-  int64_t pos_stride, head_stride;
+// Where the cached keys/values of kv head h live: position p at
+//   base + h*head_stride + table[p / block_size]*block_stride + (p % block_size)*pos_stride
+// (head_dim contiguous elements of `type`; the same for v). table == nullptr: one block, i.e.
+// base + h*head_stride + p*pos_stride. The paged pool (awqx/kv_cache.hpp) and the calibrator's
+// token-major fp32 rows are both expressed this way, so there is one attention implementation.
+struct KvRows {
+  const void* k;
+  const void* v;
+  const int32_t* table = nullptr;
+  int64_t block_size = 0, block_stride = 0, pos_stride = 0, head_stride = 0;
+  KvType type = KvType::f32;
 };
 
 // Causal GQA attention. Query row i (absolute position n_past + i) attends to cache positions
 // 0..n_past+i (already written). q: [m][q_stride] holding n_heads*head_dim; out: [m][out_stride].
-// The inference graph keeps its cache head-major (pos_stride = head_dim), so each head reads
-// one contiguous stream; the calibrator passes token-major rows.
-void attention(const float* q, int64_t m, int64_t q_stride, const KvView& kv, int64_t n_past, int n_heads,
+// Each score and each output element is computed the same way whatever the block size or table,
+// so a sequence's result does not depend on how its cache is paged.
+void attention(const float* q, int64_t m, int64_t q_stride, const KvRows& kv, int64_t n_past, int n_heads,
                int n_kv_heads, int head_dim, float* out, int64_t out_stride);
 // Token-major caches [pos][kv_stride] holding n_kv_heads*head_dim per position.
 void attention(const float* q, int64_t m, int64_t q_stride, const float* k_cache, const float* v_cache,

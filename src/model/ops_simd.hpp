@@ -4,13 +4,15 @@
 #pragma once
 #include <cstdint>
 
+#include "model/ops.hpp"
+
 namespace awqx::ops {
 
-// One query row of one head over n_keys cached positions: key/value p at k + p*pos_stride
-// (head_dim contiguous floats). scores: scratch of >= n_keys floats. out[head_dim] =
-// softmax(scale · q·Kᵀ) · V.
-using AttendRowFn = void (*)(const float* q, const float* k, const float* v, int64_t pos_stride, int64_t n_keys,
-                             int head_dim, float scale, float* scores, float* out);
+// One query row of one head over n_keys cached positions of one kv head (kv: its rows, with
+// head_stride already applied to k/v). scores: scratch of >= n_keys floats.
+// out[head_dim] = softmax(scale · q·Kᵀ) · V.
+using AttendRowFn = void (*)(const float* q, const KvRows& kv, int64_t n_keys, int head_dim, float scale,
+                             float* scores, float* out);
 // out[i] = silu(g[i]) * u[i], i < n. out may alias g.
 using SiluMulFn = void (*)(const float* g, const float* u, float* out, int64_t n);
 
@@ -20,11 +22,11 @@ struct RowKernels {
   SiluMulFn silu_mul;
 };
 
-void attend_row_portable(const float* q, const float* k, const float* v, int64_t pos_stride, int64_t n_keys,
-                         int head_dim, float scale, float* scores, float* out);
+void attend_row_portable(const float* q, const KvRows& kv, int64_t n_keys, int head_dim, float scale, float* scores,
+                         float* out);
 void silu_mul_portable(const float* g, const float* u, float* out, int64_t n);
-void attend_row_avx512(const float* q, const float* k, const float* v, int64_t pos_stride, int64_t n_keys,
-                       int head_dim, float scale, float* scores, float* out);
+void attend_row_avx512(const float* q, const KvRows& kv, int64_t n_keys, int head_dim, float scale, float* scores,
+                       float* out);
 void silu_mul_avx512(const float* g, const float* u, float* out, int64_t n);
 
 // The set ops.cpp uses (best for this CPU); AWQX_OPS=portable forces the portable one.

@@ -148,11 +148,13 @@ TEST(MakeModel, BenchWritesJsonWithEveryField) {
   auto m = awqx::Model::load(dir);
   EXPECT_EQ(j["weight_bytes_per_token"].get<size_t>(), m->weight_bytes());
   EXPECT_GT(j["read_bandwidth_gbs"].get<double>(), 0);
-  // KV bytes: 2 (K, V) · layers · kv_dim · 4 bytes · mean decode context (prompt + (gen + 1) / 2).
+  // KV bytes: 2 (K, V) · layers · kv_dim · element bytes · mean decode context (prompt + (gen + 1) / 2).
+  ASSERT_EQ(j["kv_type"], "f16");  // the default
+  const double es = 2;
   const auto& c = m->config();
   const double kv_dim = double(c.num_key_value_heads) * double(c.head_dim);
   const double mean_ctx = j["prompt_tokens"].get<double>() + (j["gen_tokens"].get<double>() + 1) / 2;
-  EXPECT_NEAR(j["kv_bytes_per_token"].get<double>(), 2 * c.num_hidden_layers * kv_dim * 4 * mean_ctx, 1.0);
+  EXPECT_NEAR(j["kv_bytes_per_token"].get<double>(), 2 * c.num_hidden_layers * kv_dim * es * mean_ctx, 1.0);
   EXPECT_EQ(j["bytes_per_token"].get<size_t>(),
             j["weight_bytes_per_token"].get<size_t>() + j["kv_bytes_per_token"].get<size_t>());
   EXPECT_NEAR(j["bound_tok_s"].get<double>(),

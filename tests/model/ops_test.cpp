@@ -9,6 +9,7 @@
 
 #include "awqx/parallel.hpp"
 #include "awqx/cpu.hpp"
+#include "awqx/half.hpp"
 #include "model/ops.hpp"
 #include "model/ops_simd.hpp"
 
@@ -106,25 +107,73 @@ TEST(Ops, MatmulAndLogProb) {
 }
 
 // The AVX-512 row kernels vs the portable oracle (ops_simd.hpp). attend_row: every supported
-// head_dim, key counts with and without a 16-wide tail, a head-major cache with padding between
-// heads (pos_stride = head_dim, as the model uses) and large logits (softmax dominated by one
-// key). Tolerance: both sum ≤ 256 fp32 products per score (relative error ~ 256·2^-24 ≈ 1.5e-5
-// of Σ|q·k|) and a convex combination of V; 2e-5·(1 + |out|) bounds both with margin, and a wrong
-// key, stride or tail would be off by O(1).
+// head_dim, key counts with and without a 16-wide tail, contiguous rows and paged blocks (a
+// shuffled block table, block sizes that do and do not divide the key count), every KV element
+// type, large logits (softmax dominated by one key). Tolerance: both sum ≤ 256 fp32 products
+// per score (relative error ~ 256·2^-24 ≈ 1.5e-5 of Σ|q·k|) and a convex combination of V;
+// 2e-5·(1 + |out|) bounds both with margin (16-bit elements are widened exactly, so they add
+// nothing), and a wrong key, stride, block or tail would be off by O(1).
 TEST(OpsSimd, AttendRowMatchesPortable) {
   if (!cpu_info().has(Isa::avx512)) GTEST_SKIP() << "no AVX-512 on this CPU";
-  for (int hd : {64, 80, 96, 128, 256})
-    for (int64_t n_keys : {1, 7, 16, 33, 300})
-      for (float qscale : {1.f, 8.f}) {
-        const int64_t ps = hd;
-        auto q = randv(hd, 11, qscale), k = randv(n_keys * ps, 12), v = randv(n_keys * ps, 13);
-        std::vector<float> s1(n_keys), s2(n_keys), o1(hd), o2(hd);
-        const float scale = 1.f / std::sqrt(float(hd));
-        ops::attend_row_portable(q.data(), k.data(), v.data(), ps, n_keys, hd, scale, s1.data(), o1.data());
-        ops::attend_row_avx512(q.data(), k.data(), v.data(), ps, n_keys, hd, scale, s2.data(), o2.data());
-        for (int d = 0; d < hd; ++d)
-          ASSERT_NEAR(o2[d], o1[d], 2e-5 * (1 + std::fabs(o1[d]))) << "hd " << hd << " keys " << n_keys << " d " << d;
-      }
+  for (KvType type : {KvType::f32, KvType::f16, KvType::bf16})
+    for (int hd : {64, 80, 96, 128, 256})
+      for (int64_t n_keys : {1, 7, 16, 33, 300})
+        for (int64_t bs : {int64_t{0}, int64_t{16}, int64_t{7}})
+          for (float qscale : {1.f, 8.f}) {
+            const int64_t n_blocks = bs ? (n_keys + bs - 1) / bs : 1;
+            const int64_t cap = bs ? bs : n_keys;  // positions per block
+            auto q = randv(hd, 11, qscale), kf = randv(n_blocks * cap * hd, 12), vf = randv(n_blocks * cap * hd, 13);
+            std::vector<uint16_t> kh(kf.size()), vh(vf.size());
+            for (size_t i = 0; i < kf.size(); ++i) {
+              kh[i] = type == KvType::bf16 ? f32_to_bf16(kf[i]) : f32_to_f16(kf[i]);
+              vh[i] = type == KvType::bf16 ? f32_to_bf16(vf[i]) : f32_to_f16(vf[i]);
+            }
+            std::vector<int32_t> table(static_cast<size_t>(n_blocks));
+            for (int64_t b = 0; b < n_blocks; ++b) table[b] = static_cast<int32_t>(n_blocks - 1 - b);  // reversed
+            ops::KvRows kv{type == KvType::f32 ? static_cast<const void*>(kf.data()) : kh.data(),
+                           type == KvType::f32 ? static_cast<const void*>(vf.data()) : vh.data()};
+            kv.table = bs ? table.data() : nullptr;
+            kv.block_size = cap;
+            kv.block_stride = cap * hd;
+            kv.pos_stride = hd;
+            kv.type = type;
+            std::vector<float> s1(n_keys), s2(n_keys), o1(hd), o2(hd);
+            const float scale = 1.f / std::sqrt(float(hd));
+            ops::attend_row_portable(q.data(), kv, n_keys, hd, scale, s1.data(), o1.data());
+            ops::attend_row_avx512(q.data(), kv, n_keys, hd, scale, s2.data(), o2.data());
+            for (int d = 0; d < hd; ++d)
+              ASSERT_NEAR(o2[d], o1[d], 2e-5 * (1 + std::fabs(o1[d])))
+                  << kv_type_name(type) << " hd " << hd << " keys " << n_keys << " bs " << bs << " d " << d;
+          }
+}
+
+// Paging must not change a result by a single bit: the same keys/values in one contiguous
+// block and scattered over a shuffled block table give identical outputs (both row kernels).
+TEST(OpsSimd, AttendRowPagedIsBitwiseContiguous) {
+  const int hd = 64;
+  const int64_t n_keys = 45, bs = 8, n_blocks = 6;
+  auto q = randv(hd, 21), kf = randv(n_blocks * bs * hd, 22), vf = randv(n_blocks * bs * hd, 23);
+  const std::vector<int32_t> table = {3, 0, 5, 1, 4, 2};
+  std::vector<float> kp(kf.size()), vp(vf.size());
+  for (int64_t b = 0; b < n_blocks; ++b)
+    for (int64_t i = 0; i < bs * hd; ++i) {
+      kp[table[b] * bs * hd + i] = kf[b * bs * hd + i];
+      vp[table[b] * bs * hd + i] = vf[b * bs * hd + i];
+    }
+  ops::KvRows flat{kf.data(), vf.data()};
+  flat.pos_stride = hd;
+  ops::KvRows paged{kp.data(), vp.data()};
+  paged.table = table.data();
+  paged.block_size = bs;
+  paged.block_stride = bs * hd;
+  paged.pos_stride = hd;
+  std::vector<float> sc(n_keys), o1(hd), o2(hd);
+  for (auto fn : {ops::attend_row_portable, ops::attend_row_avx512}) {
+    if (fn == ops::attend_row_avx512 && !cpu_info().has(Isa::avx512)) continue;
+    fn(q.data(), flat, n_keys, hd, 0.125f, sc.data(), o1.data());
+    fn(q.data(), paged, n_keys, hd, 0.125f, sc.data(), o2.data());
+    for (int d = 0; d < hd; ++d) ASSERT_EQ(o1[d], o2[d]) << d;
+  }
 }
 
 // silu_mul uses a vector exp: vs the portable std::exp formula over [-100, 10] (and a tail of

@@ -63,7 +63,9 @@ TEST_F(ServeApi, Completion) {
   EXPECT_GT(u["prompt_tokens"].get<int>(), 0);
   EXPECT_LE(u["completion_tokens"].get<int>(), 12);
   EXPECT_EQ(u["total_tokens"].get<int>(), u["prompt_tokens"].get<int>() + u["completion_tokens"].get<int>());
-  if (fr == "length") EXPECT_EQ(u["completion_tokens"], 12);
+  if (fr == "length") {
+    EXPECT_EQ(u["completion_tokens"], 12);
+  }
 }
 
 TEST_F(ServeApi, ChatCompletion) {

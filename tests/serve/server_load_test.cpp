@@ -122,7 +122,9 @@ TEST(ServeLoad, FullQueueAnswers503WithRetryAfter) {
                       "application/json");
       status[i] = r ? r->status : -1;
       if (r) retry_after[i] = r->get_header_value("Retry-After");
-      if (r && r->status == 503) EXPECT_EQ(parse_json(r->body)["error"]["code"], "overloaded");
+      if (r && r->status == 503) {
+        EXPECT_EQ(parse_json(r->body)["error"]["code"], "overloaded");
+      }
     });
   for (auto& t : threads) t.join();
   int ok = 0, busy = 0;
