@@ -62,9 +62,11 @@ struct AwqParams {
   bool duo_scaling = true;
   bool apply_clip = true;
   bool identity_scale = false;  // s = 1 (plain RTN of the group) is a candidate, evaluated first
-  // The last n_check_blocks calibration blocks are the check set: scales and clips are chosen on
-  // the other (fit) blocks and kept only if they also lower the loss on the check blocks, else
-  // s = 1 / no clip. 0 = no check set: choose on all blocks (AutoAWQ).
+  // The last n_check_blocks calibration blocks are the check set, the others the fit set: a
+  // scale (clip) is a candidate only if it lowers the loss below s = 1's (no clip's) on both;
+  // among those the lowest loss over all blocks wins, else s = 1 / no clip. A linear's clip is
+  // also dropped if it does not lower its group's loss on the check blocks.
+  // 0 = no check set: the lowest loss over all blocks wins (AutoAWQ).
   int64_t n_check_blocks = 0;
   bool quantize[kNumLin] = {true, true, true, true, true, true, true};
 };
@@ -74,7 +76,7 @@ enum ScaleGroup { kGroupQkv = 0, kGroupO, kGroupGateUp, kGroupDown, kNumGroups }
 extern const char* const kGroupNames[kNumGroups];  // "qkv", "o", "gate_up", "down"
 
 // Why the chosen scale won. kRatio: grid point best_ratio; kIdentity: s = 1 had the lowest
-// (fit) loss; kIdentityByCheck: a grid point won on the fit blocks but not on the check blocks.
+// loss; kIdentityByCheck: some grid point beat s = 1 on the fit blocks, none also on the check blocks.
 enum class ScaleChoice { kSkipped, kRatio, kIdentity, kIdentityByCheck };
 
 struct AwqLayerReport {
@@ -98,13 +100,14 @@ void awq_scale_and_clip(LayerWeights& lw, const LayerShape& s, const ops::RopeTa
                         int64_t n_blocks, int64_t seqlen, const AwqParams& p, AwqLayerReport* report);
 
 struct ClipStats {
-  int64_t kept = 0, reverted = 0, groups = 0;
+  int64_t kept = 0, reverted = 0, groups = 0;  // reverted: (row, group)s whose best clip failed the check
 };
-// Clip search (§2) for one weight [n][k] with input x [t][k]: clamps w in place. With x_check
-// [t_check][k] (not null), a (row, group)'s clip is kept only if it also lowers that group's
-// error on the check tokens; else the group is left unclipped.
-void clip_weight(float* w, int64_t n, int64_t k, const float* x, int64_t t, const QParams& p,
-                 const float* x_check = nullptr, int64_t t_check = 0, ClipStats* stats = nullptr);
+// Clip search (§2) for one weight [n][k] with input x [t][k]: clamps w in place. With
+// 0 < t_fit < t, rows [0, t_fit) are fit tokens and the rest check tokens: a clip is then a
+// candidate only if it lowers the (row, group)'s error on the sampled fit and check tokens both;
+// the best candidate on all sampled tokens wins (no clip when none qualifies).
+void clip_weight(float* w, int64_t n, int64_t k, const float* x, int64_t t, const QParams& p, int64_t t_fit = 0,
+                 ClipStats* stats = nullptr);
 
 // Sum of squared differences / count, deterministic.
 double mse(const float* a, const float* b, int64_t n);

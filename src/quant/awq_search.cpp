@@ -93,8 +93,7 @@ std::vector<float> search_scale(const LayerWeights& lw, const Group& gr, int64_t
                                 int gi, AwqLayerReport& rep) {
   std::vector<const std::vector<float>*> ws;
   for (int l : gr.fcs) ws.push_back(&lw.w[l]);
-  // x_mean from the fit blocks only, so the check blocks stay unseen by the search.
-  const std::vector<float> x_mean = abs_mean_cols(gr.x->data(), sp.n_fit * sp.seqlen, k);
+  const std::vector<float> x_mean = abs_mean_cols(gr.x->data(), sp.n_blocks * sp.seqlen, k);
   const std::vector<float> w_mean = weight_mean(ws, k, p.q.group(k));
   std::vector<const float*> orig;
   for (auto* w : ws) orig.push_back(w->data());
@@ -122,11 +121,13 @@ std::vector<float> search_scale(const LayerWeights& lw, const Group& gr, int64_t
   double best_fit = std::numeric_limits<double>::infinity(), best_check = -1;
   int best_ratio = -1;
   double rtn_fit = -1, rtn_check = -1;
+  bool fit_winner = false;  // some grid point beat s = 1 on the fit blocks
   const bool eval_identity = p.identity_scale || sp.check();
   if (eval_identity) {
     std::tie(rtn_fit, rtn_check) = evaluate(nullptr);
     if (p.identity_scale) best_fit = rtn_fit, best_check = rtn_check;
   }
+  double best_total = total_loss(rtn_fit, rtn_check, sp);
   for (int j = 0; j < p.n_grid; ++j) {
     // Without duo scaling ratio 0 is s = x_mean^0 = 1 exactly: the identity, already evaluated.
     if (j == 0 && !p.duo_scaling && p.identity_scale) continue;
@@ -143,7 +144,14 @@ std::vector<float> search_scale(const LayerWeights& lw, const Group& gr, int64_t
       if (!std::isfinite(v)) v = 1.0f;
     }
     const auto [fit, check] = evaluate(s.data());
-    if (fit < best_fit) {  // strict: the first of equal losses wins (identity first), as in AutoAWQ
+    if (sp.check()) {
+      // With a check set: the lowest loss over all blocks among the grid points that beat s = 1
+      // on the fit blocks and on the check blocks (a scale that helps only on one half is noise).
+      const bool beats_fit = fit < rtn_fit, beats_both = beats_fit && check < rtn_check;
+      fit_winner = fit_winner || beats_fit;
+      const double tot = total_loss(fit, check, sp);
+      if (beats_both && tot < best_total) best_total = tot, best_fit = fit, best_check = check, best_ratio = j, best = s;
+    } else if (fit < best_fit) {  // strict: the first of equal losses wins (identity first), as in AutoAWQ
       best_fit = fit;
       best_check = check;
       best_ratio = j;
@@ -151,11 +159,7 @@ std::vector<float> search_scale(const LayerWeights& lw, const Group& gr, int64_t
     }
   }
   ScaleChoice choice = best_ratio >= 0 ? ScaleChoice::kRatio : ScaleChoice::kIdentity;
-  if (best_ratio >= 0 && sp.check() && !(best_check < rtn_check)) {  // does not generalize: s = 1
-    choice = ScaleChoice::kIdentityByCheck;
-    best_ratio = -1;
-    best.clear();
-  }
+  if (best_ratio < 0 && fit_winner) choice = ScaleChoice::kIdentityByCheck;  // won on fit, not on check
   if (best_ratio < 0 && eval_identity) best_fit = rtn_fit, best_check = rtn_check;
   rep.choice[gi] = choice;
   rep.best_ratio[gi] = best_ratio;
@@ -244,7 +248,7 @@ void awq_scale_and_clip(LayerWeights& lw, const LayerShape& s, const ops::RopeTa
   // group's inspected module (all of the group's linears quantized) on the check blocks.
   if (p.apply_clip) {
     const std::pair<int, const Group*> clip[] = {{kV, &g_qkv}, {kO, &g_o}, {kGate, &g_mlp}, {kUp, &g_mlp}, {kDown, &g_down}};
-    const int64_t t_fit = sp.n_fit * seqlen, t_check = t - t_fit;
+    const int64_t t_fit = sp.n_fit * seqlen;
     for (const auto& entry : clip) {
       const int l = entry.first;  // named copies: lambdas below capture them (clang 14)
       const Group* gr = entry.second;
@@ -253,13 +257,13 @@ void awq_scale_and_clip(LayerWeights& lw, const LayerShape& s, const ops::RopeTa
       const float* x = gr->x->data();
       if (!sp.check()) {
         ClipStats st;
-        clip_weight(lw.w[l].data(), n, k, x, t, p.q, nullptr, 0, &st);
+        clip_weight(lw.w[l].data(), n, k, x, t, p.q, 0, &st);
         rep.clip_kept[l] = st.kept, rep.clip_groups[l] = st.groups;
         continue;
       }
       const std::vector<float> unclipped = lw.w[l];
       ClipStats st;
-      clip_weight(lw.w[l].data(), n, k, x, t_fit, p.q, x + t_fit * k, t_check, &st);
+      clip_weight(lw.w[l].data(), n, k, x, t, p.q, t_fit, &st);
       rep.clip_kept[l] = st.kept, rep.clip_reverted[l] = st.reverted, rep.clip_groups[l] = st.groups;
       if (st.kept == 0) continue;
       // Block check on the check blocks: FP reference, then the group quantized with/without this clip.
@@ -289,31 +293,20 @@ void awq_scale_and_clip(LayerWeights& lw, const LayerShape& s, const ops::RopeTa
   if (report) *report = rep;
 }
 
-void clip_weight(float* w, int64_t n, int64_t k, const float* x, int64_t t, const QParams& p, const float* x_check,
-                 int64_t t_check, ClipStats* stats) {
+void clip_weight(float* w, int64_t n, int64_t k, const float* x, int64_t t, const QParams& p, int64_t t_fit,
+                 ClipStats* stats) {
   constexpr int kSteps = 10;  // int(max_shrink 0.5 * n_grid 20)
   constexpr int64_t kSampleTokens = 512, kRowBatch = 64;
   const int64_t g = p.group(k), ng = k / g;
-  const bool check = x_check && t_check > 0;
-  // Every step-th token, about kSampleTokens of them (AutoAWQ's n_sample_token).
-  struct Sample {
-    int64_t step, ts;
-  };
-  auto sample = [&](int64_t tt) {
-    const int64_t step = std::max<int64_t>(1, tt / kSampleTokens);
-    return Sample{step, (tt + step - 1) / step};
-  };
-  const Sample sf = sample(t), sc = check ? sample(t_check) : Sample{1, 0};
-  const int64_t ts = sf.ts, tc = sc.ts;
+  const int64_t step = std::max<int64_t>(1, t / kSampleTokens), ts = (t + step - 1) / step;
+  // Sampled tokens [0, ts_fit) come from the fit rows, the rest from the check rows.
+  const bool check = t_fit > 0 && t_fit < t;
+  const int64_t ts_fit = check ? (t_fit + step - 1) / step : ts;
   std::vector<float> xg(static_cast<size_t>(ts * g)), d(static_cast<size_t>(kRowBatch * kSteps * g)),
-      y(static_cast<size_t>(ts * kRowBatch * kSteps)), xc(static_cast<size_t>(tc * g)),
-      yc(static_cast<size_t>(tc * kRowBatch * kSteps));
+      y(static_cast<size_t>(ts * kRowBatch * kSteps));
   std::vector<int64_t> kept(static_cast<size_t>(n), 0), reverted(static_cast<size_t>(n), 0);
   for (int64_t j = 0; j < ng; ++j) {
-    for (int64_t i = 0; i < ts; ++i)
-      std::memcpy(&xg[static_cast<size_t>(i * g)], x + i * sf.step * k + j * g, g * sizeof(float));
-    for (int64_t i = 0; i < tc; ++i)
-      std::memcpy(&xc[static_cast<size_t>(i * g)], x_check + i * sc.step * k + j * g, g * sizeof(float));
+    for (int64_t i = 0; i < ts; ++i) std::memcpy(&xg[static_cast<size_t>(i * g)], x + i * step * k + j * g, g * sizeof(float));
     for (int64_t r0 = 0; r0 < n; r0 += kRowBatch) {
       const int64_t nb = std::min(kRowBatch, n - r0);
       // d[(r, i)] = Q(clamp(w, ±max_i)) − w: the output error is x·d (linearity).
@@ -333,39 +326,35 @@ void clip_weight(float* w, int64_t n, int64_t k, const float* x, int64_t t, cons
         }
       });
       ops::matmul_f32(xg.data(), d.data(), y.data(), ts, nb * kSteps, g);
-      if (check) ops::matmul_f32(xc.data(), d.data(), yc.data(), tc, nb * kSteps, g);
       const int64_t cols = nb * kSteps;
-      auto err_of = [&](const std::vector<float>& yy, int64_t tt, int64_t r, int i) {
-        double err = 0.0;
-        for (int64_t q = 0; q < tt; ++q) {
-          const double v = yy[static_cast<size_t>(q * cols + r * kSteps + i)];
-          err += v * v;
-        }
-        return err / static_cast<double>(tt);
-      };
       parallel_for(0, nb, 4, [&](int64_t a, int64_t b) {
         for (int64_t r = a; r < b; ++r) {
           float* wr = w + (r0 + r) * k + j * g;
           float org_max = 0.0f;
           for (int64_t e = 0; e < g; ++e) org_max = std::max(org_max, std::fabs(wr[e]));
-          double min_err = 1e9;
-          int best = 0;
-          float best_max = org_max;
+          double min_err = 1e9, min_err_any = 1e9, fit0 = 0, check0 = 0;
+          int best = 0, best_any = 0;  // best_any: AutoAWQ's choice, ignoring the check
           for (int i = 0; i < kSteps; ++i) {
-            const double err = err_of(y, ts, r, i);
+            double err = 0.0, err_fit = 0.0;
+            for (int64_t tt = 0; tt < ts; ++tt) {
+              const double v = y[static_cast<size_t>(tt * cols + r * kSteps + i)];
+              err += v * v;
+              if (tt + 1 == ts_fit) err_fit = err;
+            }
+            const double err_check = err - err_fit;
+            err /= static_cast<double>(ts);
+            if (i == 0) fit0 = err_fit, check0 = err_check;
+            if (err < min_err_any) min_err_any = err, best_any = i;
+            // With a check set a clip must beat no clip (step 0) on the fit and the check tokens.
+            if (check && i > 0 && !(err_fit < fit0 && err_check < check0)) continue;
             if (err < min_err) {
               min_err = err;
               best = i;
-              best_max = org_max * (1.0f - static_cast<float>(i) / 20.0f);
             }
           }
-          // Step 0 is no clipping; a clip the check tokens do not confirm is dropped.
-          if (check && best != 0 && !(err_of(yc, tc, r, best) < err_of(yc, tc, r, 0))) {
-            best = 0;
-            best_max = org_max;
-            ++reverted[static_cast<size_t>(r0 + r)];
-          }
+          const float best_max = org_max * (1.0f - static_cast<float>(best) / 20.0f);
           if (best != 0) ++kept[static_cast<size_t>(r0 + r)];
+          if (best != best_any) ++reverted[static_cast<size_t>(r0 + r)];
           for (int64_t e = 0; e < g; ++e) wr[e] = std::clamp(wr[e], -best_max, best_max);
         }
       });
