@@ -20,8 +20,9 @@ struct QuantizeOptions {
   int n_grid = 20;
   // awqx's safeguards (issue 16; all ignored under autoawq_compat):
   bool identity_scale = true;          // s = 1 (plain RTN) is always a scale candidate
-  bool validate = true;                // choose scales/clips on fit blocks, keep them only if the
-  double check_fraction = 0.5;         //   last check_fraction of the blocks (0 < f < 1) agree
+  bool validate = false;               // a scale/clip must beat s = 1 / no clip on the fit blocks and on
+  double check_fraction = 0.5;         //   the last check_fraction of them (0 < f < 1); off by default:
+                                       //   it lost on average in the README table (issue 16)
   bool sequential_inputs = false;      // calibrate layer i+1 on the output of quantized layers 0..i
   bool autoawq_compat = false;         // AutoAWQ's algorithm exactly (byte-identical to awqx <= 0.x)
   std::vector<std::string> modules_to_not_convert;  // substrings, or globs matching a name's suffix

@@ -106,7 +106,7 @@ void add_quantize_command(CLI::App& app) {
   CLI::Option* id = c->add_flag("--identity-scale,!--no-identity-scale", f->opt.identity_scale,
                                 "s = 1 (plain RTN) is always a scale candidate (default on)");
   CLI::Option* val = c->add_flag("--validate,!--no-validate", f->opt.validate,
-                                 "keep a scale/clip only if it also helps on held-out check blocks (default on)");
+                                 "keep a scale/clip only if it also helps on held-out check blocks (default off)");
   CLI::Option* frac = c->add_option("--check-fraction", f->opt.check_fraction,
                                     "fraction of calibration blocks held out as the check set")
                           ->capture_default_str();

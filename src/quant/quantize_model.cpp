@@ -76,7 +76,7 @@ void validate_options(const QuantizeOptions& o) {
   if (o.max_calib_seq_len < 2 || o.max_calib_seq_len > (1 << 20))
     bad("--max-calib-seq-len", "2..1048576", std::to_string(o.max_calib_seq_len));
   if (o.shard_size < 1024) bad("--shard-size", ">= 1KB", std::to_string(o.shard_size));
-  if (!o.autoawq_compat && o.validate && !(o.check_fraction > 0.0 && o.check_fraction < 1.0))
+  if (!o.autoawq_compat && !(o.check_fraction > 0.0 && o.check_fraction < 1.0))
     bad("--check-fraction", "a fraction strictly between 0 and 1", fmt::format("{}", o.check_fraction));
   if (o.autoawq_compat && o.sequential_inputs)
     bad("--sequential-inputs", "off with --autoawq-compat (AutoAWQ calibrates on FP inputs)", "on");
