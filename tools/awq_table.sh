@@ -7,17 +7,17 @@
 #    (temperature 1, empty prompt = BOS), calibration seeds 1..CALN, evaluation seeds
 #    10001..10000+EVALN: disjoint samples.
 # Usage: tools/awq_table.sh [OUTDIR]
-# env: MODELS, AWQX (build-awq/awqx), THREADS (2), WINDOWS (100: tiny-llama PPL windows of 256),
-#      SAMPLES (32: tiny-llama calibration samples of <= 256 tokens), CALN (64), EVALN (64),
-#      ABLATE (models that also get --no-validate, --no-identity-scale, --sequential-inputs columns;
+# env: MODELS, AWQX (build-awq/awqx), THREADS (2), WINDOWS (40: tiny-llama PPL windows of 256),
+#      SAMPLES (16: tiny-llama calibration samples of <= 256 tokens), CALN (32), EVALN (32),
+#      ABLATE (models that also get --validate and --validate --sequential-inputs columns;
 #      default the llama2.c ones, "all" for every model, "" for none)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AWQX=${AWQX:-build-awq/awqx}
 OUT=${1:-/tmp/awqx_table}
 MODELS=${MODELS:-"tiny-llama-7m tiny-llama-7m-outliers stories260K aidreams260K babyllama-tok105"}
-THREADS=${THREADS:-2}; WINDOWS=${WINDOWS:-100}; SAMPLES=${SAMPLES:-32}
-CALN=${CALN:-64}; EVALN=${EVALN:-64}; ABLATE=${ABLATE-"stories260K aidreams260K babyllama-tok105"}
+THREADS=${THREADS:-2}; WINDOWS=${WINDOWS:-40}; SAMPLES=${SAMPLES:-16}
+CALN=${CALN:-32}; EVALN=${EVALN:-32}; ABLATE=${ABLATE-"stories260K aidreams260K babyllama-tok105"}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}  # spinning OpenMP threads collapse on a shared 2-core box
 SH=../shared
 mkdir -p "$OUT"
@@ -84,8 +84,8 @@ gap() { awk -v f="$1" -v r="$2" -v a="$3" 'BEGIN{ if (r-f > 0) printf "%.0f %%",
 hdr="| model | group | FP | RTN | AWQ --autoawq-compat | AWQ default | gap closed compat / default | quantize s compat / default |"
 sep="|---|---|---|---|---|---|---|---|"
 if [ -n "$ABLATE" ]; then
-  hdr="$hdr --no-validate (identity only) | --no-identity-scale (check only) | default + --sequential-inputs |"
-  sep="$sep---|---|---|"
+  hdr="$hdr --validate | --validate --sequential-inputs |"
+  sep="$sep---|---|"
 fi
 echo "$hdr"; echo "$sep"
 for m in $MODELS; do
@@ -102,12 +102,12 @@ for m in $MODELS; do
     dp=$(ppl "$OUT/$m-g$g-default" "$test" "$ctx")
     row="| $m | g$g${extra:+ (MLP FP)} | $fp | $rtn | $cp | $dp | $(gap "$fp" "$rtn" "$cp") / $(gap "$fp" "$rtn" "$dp") | $ct / $dt |"
     if [ "$ABLATE" = all ] || [[ " $ABLATE " == *" $m "* ]]; then
-      for v in "novalidate:--no-validate" "noidentity:--no-identity-scale" "seq:--sequential-inputs"; do
+      for v in "validate:--validate" "seq:--validate --sequential-inputs"; do
         quant "$m-g$g-${v%%:*}" "$hf" "$calib" "$seqlen" ${v#*:} "${args[@]}" >/dev/null
         row="$row $(ppl "$OUT/$m-g$g-${v%%:*}" "$test" "$ctx") |"
       done
     elif [ -n "$ABLATE" ]; then
-      row="$row | | |"
+      row="$row | |"
     fi
     echo "$row"
   done
