@@ -53,6 +53,8 @@ struct BenchResult {
   double decode_pct_of_bound = 0;                   // 100 * decode median / bound
   size_t rss_bytes = 0;                             // resident set after the runs (weights paged in)
   size_t peak_rss_bytes = 0;
+  size_t load_rss_bytes = 0;       // resident set right after Model::load (steady size of the model)
+  size_t load_peak_rss_bytes = 0;  // peak resident set up to then (the load's peak, incl. process start)
   nlohmann::json to_json() const;
   std::string summary() const;  // readable multi-line report
 };

@@ -25,6 +25,10 @@ class SafetensorsFile {
   bool has(const std::string& name) const { return index_.count(name) != 0; }
   std::vector<std::string> names() const;                     // in file order
   TensorView get(const std::string& name) const;              // Error{format} if absent
+  // Drops the resident pages of a view from get() on a file opened with open() (a no-op for any
+  // other view or for parse()d buffers); the view stays valid and re-reads from the file. Call
+  // after copying the data out, so loading does not hold a tensor twice. Thread-compatible.
+  void release(const TensorView& t) const noexcept;
   const std::map<std::string, std::string>& metadata() const noexcept { return metadata_; }
   size_t file_size() const noexcept { return size_; }
 
@@ -51,6 +55,8 @@ class TensorStore {
   static TensorStore open_dir(const std::string& dir);  // Error{io} if no safetensors found
   bool has(const std::string& name) const;
   TensorView get(const std::string& name) const;       // Error{format} naming index + tensor if absent
+  // SafetensorsFile::release on the shard the view came from (no-op for views from elsewhere).
+  void release(const TensorView& t) const noexcept;
   std::vector<std::string> names() const;
   const std::string& dir() const noexcept { return dir_; }
   size_t total_bytes() const;  // sum of tensor bytes

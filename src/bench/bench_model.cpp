@@ -76,6 +76,8 @@ BenchResult bench_model(const std::string& dir, const BenchOptions& opts, const 
   const auto tl = Clock::now();
   auto model = Model::load(dir, lo);
   r.load_seconds = seconds_since(tl);
+  r.load_rss_bytes = current_rss_bytes();
+  r.load_peak_rss_bytes = peak_rss_bytes();
   const ModelConfig& c = model->config();
   r.architecture = c.architecture;
   r.weights = c.quant.present ? fmt::format("int4 g{}", c.quant.group_size) : c.torch_dtype;
@@ -168,6 +170,8 @@ nlohmann::json BenchResult::to_json() const {
           {"kv_type", kv_type},
           {"rss_bytes", rss_bytes},
           {"peak_rss_bytes", peak_rss_bytes},
+          {"load_rss_bytes", load_rss_bytes},
+          {"load_peak_rss_bytes", load_peak_rss_bytes},
           {"kernels", kernels}};
 }
 
@@ -181,7 +185,8 @@ std::string BenchResult::summary() const {
       "bytes      {:.1f} MiB read per decoded token: weights {:.1f} MiB + KV cache {:.1f} MiB\n"
       "bandwidth  {:.2f} GB/s measured -> bound {:.2f} tok/s; decode = {:.0f}% of bound ({:.0f}% of the "
       "weights-only bound {:.2f})\n"
-      "memory     RSS {:.0f} MiB (peak {:.0f} MiB), KV cache {:.1f} MiB, load {:.2f} s\n",
+      "memory     RSS {:.0f} MiB (peak {:.0f} MiB), KV cache {:.1f} MiB, load {:.2f} s\n"
+      "load       RSS {:.0f} MiB after load, peak {:.0f} MiB during it ({:.2f}x)\n",
       model_dir, architecture, weights, threads, opts.backend.empty() ? "auto" : opts.backend,
       opts.fuse_layers ? "fused" : "not fused", prefill.median, prefill.min, prefill.max, opts.repeats,
       opts.prompt_tokens, decode.median, decode.min, decode.max, opts.repeats, opts.gen_tokens,
@@ -189,7 +194,8 @@ std::string BenchResult::summary() const {
       bound_tok_s, decode_pct_of_bound,
       weights_only_bound_tok_s > 0 ? 100.0 * decode.median / weights_only_bound_tok_s : 0.0,
       weights_only_bound_tok_s, rss_bytes / mib,
-      peak_rss_bytes / mib, kv_cache_bytes / mib, load_seconds);
+      peak_rss_bytes / mib, kv_cache_bytes / mib, load_seconds, load_rss_bytes / mib, load_peak_rss_bytes / mib,
+      load_rss_bytes > 0 ? double(load_peak_rss_bytes) / double(load_rss_bytes) : 0.0);
 }
 
 }  // namespace awqx

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <utility>
 
@@ -40,6 +41,16 @@ MappedFile::MappedFile(const std::string& path) {
 }
 
 MappedFile::~MappedFile() { release(); }
+
+void MappedFile::drop_pages(const void* p, size_t n) noexcept {
+  const long page_l = ::sysconf(_SC_PAGESIZE);
+  const uintptr_t page = page_l > 0 ? static_cast<uintptr_t>(page_l) : 4096;
+  const uintptr_t b = reinterpret_cast<uintptr_t>(p), e = b + n;
+  const uintptr_t lo = (b + page - 1) / page * page, hi = e / page * page;  // inward: whole pages only
+  // MADV_DONTNEED on an unwritten private file mapping only unmaps the pages (no data is lost:
+  // nothing was written); the page cache keeps them until memory is needed elsewhere.
+  if (hi > lo) (void)::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+}
 
 void MappedFile::release() noexcept {
   if (data_) ::munmap(data_, size_);

@@ -160,6 +160,13 @@ TensorView SafetensorsFile::get(const std::string& name) const {
   return t;
 }
 
+void SafetensorsFile::release(const TensorView& t) const noexcept {
+  // Only our own mappings (keep_ is set by open(), not parse()), only bytes inside this file.
+  const auto* p = static_cast<const uint8_t*>(t.data);
+  if (!keep_ || !p || p < base_ || t.nbytes > size_ || p - base_ > static_cast<ptrdiff_t>(size_ - t.nbytes)) return;
+  MappedFile::drop_pages(p, t.nbytes);
+}
+
 // ---- TensorStore -------------------------------------------------------------------------
 
 namespace {
@@ -249,6 +256,11 @@ TensorView TensorStore::get(const std::string& name) const {
     throw Error::mismatch(ErrorCode::format, where, name, "tensor in shard " + basename_of(it->second),
                           "not in that file");
   return f->get(name);
+}
+
+void TensorStore::release(const TensorView& t) const noexcept {
+  const auto it = files_.find(t.file);  // a view from get() names the shard it came from
+  if (it != files_.end()) it->second->release(t);
 }
 
 std::vector<std::string> TensorStore::names() const {

@@ -43,6 +43,10 @@ LinearSource read_awq_linear(const LinearLoader& ld, const std::string& prefix, 
   if (s.q4.n != n || s.q4.k != k)
     throw Error::mismatch(ErrorCode::shape, qw.file, prefix + ".qweight", fmt::format("a [{} x {}] (n x k) layer", n, k),
                           fmt::format("[{} x {}]", s.q4.n, s.q4.k));
+  // The unpacked copy owns everything now: drop the file's pages of these tensors, so a load
+  // holds the repacked model plus one layer in flight, not the mapped checkpoint as well (a
+  // 7B-shaped int4 model peaked at twice its resident size). FP views stay mapped (not here).
+  for (const TensorView* t : std::initializer_list<const TensorView*>{&qw, &qz, &sc, &bias}) ld.store.release(*t);
   return s;
 #else
   (void)n;

@@ -40,7 +40,10 @@ std::unique_ptr<Linear> build_fused_or_null(std::vector<LinearSource>& parts, co
     // Grouping must agree to concatenate (it always does within one AWQ checkpoint).
     for (const LinearSource& p : parts)
       if (p.q4.group_size != parts[0].q4.group_size || p.q4.zero_point != parts[0].q4.zero_point) return nullptr;
-    return make_q4_linear(concat_rows(ptrs), backend);
+    // Free the parts before packing: the load's peak is the model plus this one in-flight copy.
+    Q4Weights cat = concat_rows(ptrs);
+    for (LinearSource& p : parts) p.q4 = Q4Weights{};
+    return make_q4_linear(std::move(cat), backend);
   }
   // FP (bf16) models fuse into one copy of the concatenated rows, allocated on 2 MiB-aligned,
   // THP-advised memory (kernels::aligned_alloc_bytes). Measured on a Llama-2-7B-shaped 8-layer
