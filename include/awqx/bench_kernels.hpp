@@ -49,7 +49,7 @@ struct BenchKernelsBest {
   int64_t m = 0;
   std::string kernel;
   double total_ms = 0;
-  double speedup_vs_bf16 = 0, speedup_vs_f32 = 0;  // baseline total / kernel total (0 = no baseline)
+  double speedup_vs_bf16 = 0, speedup_vs_f32 = 0, speedup_vs_u8s8 = 0;  // baseline total / kernel total (0 = no baseline)
 };
 
 struct BenchKernelsReport {

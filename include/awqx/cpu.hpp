@@ -1,6 +1,6 @@
 // Runtime CPU feature probe: CPUID bits *and* XGETBV (the OS must save YMM/ZMM state, else an
 // AVX-512 instruction faults even though CPUID advertises it). Filled once; printable.
-// AWQX_ISA=ref|avx2|avx512|avx512vnni caps the usable ISA level so every kernel path can be
+// AWQX_ISA=ref|avx2|avx512|avx512vnni|amx caps the usable ISA level so every kernel path can be
 // exercised on one machine.
 #pragma once
 #include <cstdint>
@@ -9,9 +9,11 @@
 namespace awqx {
 
 // ISA levels a kernel can require, in increasing order of capability.
-enum class Isa : uint8_t { ref = 0, avx2 = 1, avx512 = 2, avx512vnni = 3 };
+// amx = avx512vnni + AVX512-BF16/VBMI + AMX tile/int8/bf16 with OS support for the tile state
+// (detect_cpu asks for the per-process arch_prctl tile permission; refused = not amx).
+enum class Isa : uint8_t { ref = 0, avx2 = 1, avx512 = 2, avx512vnni = 3, amx = 4 };
 
-const char* isa_name(Isa i) noexcept;  // "ref", "avx2", "avx512", "avx512vnni"
+const char* isa_name(Isa i) noexcept;  // "ref", "avx2", "avx512", "avx512vnni", "amx"
 // Parses an ISA name (case-insensitive); returns false if unknown.
 bool parse_isa(const std::string& s, Isa& out) noexcept;
 
@@ -23,6 +25,9 @@ struct CpuInfo {
   bool avx512vnni = false, avx512bf16 = false, avx512vbmi = false, avx512fp16 = false;
   bool amx_tile = false, amx_int8 = false, amx_bf16 = false;
   bool os_ymm = false, os_zmm = false, os_amx = false;
+  // Why AMX is unusable although CPUID + XCR0 have it ("" otherwise): the OS refused the
+  // per-process tile-state permission (asked once by detect_cpu on AMX hardware).
+  std::string amx_denied;
   // Cache sizes in bytes (0 if unknown); l2 is per core, l3 total as reported.
   int64_t l1d_bytes = 0, l2_bytes = 0, l3_bytes = 0;
   int cores = 0;  // physical cores

@@ -94,11 +94,14 @@ struct KernelEntry {
   Op op;
   PackedFormat format;        // format its pack() produces and its run() reads
   Isa isa;                    // ISA level the run() needs
-  const char* family;         // "ref", "avx2", "avx512", "avx512vnni", "onednn"
+  const char* family;         // "ref", "avx2", "avx512", "avx512vnni", "amx", "amx-bf16", "onednn"
   int priority;               // higher wins in select()
   SupportedFn supported;      // shape/config checks (ISA is checked by the registry)
   PackFn pack;
   RunFn run;
+  // Automatic selection considers the entry only from this many rows on (a measured crossover:
+  // below it a lower-priority kernel is faster); forcing the kernel or its family ignores it.
+  int min_m = 0;
 };
 
 class Registry {
@@ -134,6 +137,7 @@ void register_ref_kernels(Registry& r);
 void register_avx2_kernels(Registry& r);
 void register_avx512_kernels(Registry& r);
 void register_avx512vnni_kernels(Registry& r);
+void register_amx_int8_kernels(Registry& r);
 void register_onednn_kernels(Registry& r);
 
 // Shared pack / support helpers (no ISA flags; usable by any entry).

@@ -35,10 +35,16 @@ double measure_peak_fma_gflops();
 // u8·s8 multiply-add as 2 ops (comparable with the GFLOP/s of a matmul). 0 if VNNI is not usable.
 double measure_peak_vnni_gops();
 
-// All three at once (what the benchmark verbs print in their header). cache_bytes sizes the
+// AMX tile peaks (independent tdpbusd / tdpbf16ps chains on 4 accumulator tiles, all threads),
+// in G ops/s (a MAC = 2). 0 where AMX is not usable.
+double measure_peak_amx_int8_gops();
+double measure_peak_amx_bf16_gflops();
+
+// All of them at once (what the benchmark verbs print in their header). cache_bytes sizes the
 // bandwidth buffer as in cold_copies (0 = bench_cache_bytes()).
 struct Roofline {
   double read_bw_gbs = 0, fma_gflops = 0, vnni_gops = 0;  // read_bw_gbs: median chunk
+  double amx_int8_gops = 0, amx_bf16_gflops = 0;           // 0 without AMX
   double read_bw_best_gbs = 0;
 };
 Roofline measure_roofline(int64_t cache_bytes = 0);

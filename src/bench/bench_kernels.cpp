@@ -28,6 +28,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr const char* kF32 = "onednn_f32_matmul";
 constexpr const char* kBf16 = "onednn_bf16_matmul";
+constexpr const char* kU8s8 = "onednn_u8s8_matmul";
 
 Error bad_flag(const std::string& flag, const std::string& msg) {
   return Error(ErrorCode::invalid_argument, "", flag, msg);
@@ -139,9 +140,20 @@ void fill_rates(const BenchKernelsReport& rep, double peak, BenchKernelsRow& r) 
   r.pct_roof = r.roof_gflops > 0 ? 100.0 * r.gflops / r.roof_gflops : 0;
 }
 
+// Compute ceilings for %roof: AMX tile peaks where AMX runs the kernel, else the vector ones.
+double bf16_peak(const BenchKernelsReport& rep) {
+  return rep.roof.amx_bf16_gflops > 0 ? rep.roof.amx_bf16_gflops : rep.bf16_peak_gflops;
+}
+double int8_peak(const BenchKernelsReport& rep) {
+  return rep.roof.amx_int8_gops > 0 ? rep.roof.amx_int8_gops : rep.roof.vnni_gops > 0 ? rep.roof.vnni_gops : rep.roof.fma_gflops;
+}
+
 double peak_for(const BenchKernelsReport& rep, const kernels::KernelEntry& e) {
-  if (std::string(e.family) == "avx512vnni" && rep.roof.vnni_gops > 0) return rep.roof.vnni_gops;
-  if (std::string(e.family) == "onednn") return rep.bf16_peak_gflops;
+  const std::string fam = e.family;
+  if (fam == "amx") return int8_peak(rep);
+  if (fam == "amx-bf16") return bf16_peak(rep);
+  if (fam == "avx512vnni" && rep.roof.vnni_gops > 0) return rep.roof.vnni_gops;
+  if (fam == "onednn") return bf16_peak(rep);
   return rep.roof.fma_gflops;
 }
 
@@ -194,39 +206,63 @@ void bench_int4(const BenchKernelsOptions& o, BenchKernelsReport& rep, const ker
   }
 }
 
-void bench_baseline(const BenchKernelsOptions& o, BenchKernelsReport& rep, bool bf16, const ShapeSpec& s,
+// The oneDNN matmuls an int4 kernel is compared with: fp32 and bf16 weights as stored (plain
+// [n][k]), and u8×s8 with int8 weights in the primitive's own layout (AMX-blocked where AMX
+// exists; packed once, outside the timing) — the speed an int8-weight model would get.
+enum class Baseline { f32, bf16, u8s8 };
+constexpr Baseline kBaselines[] = {Baseline::f32, Baseline::bf16, Baseline::u8s8};
+
+const char* baseline_name(Baseline b) { return b == Baseline::f32 ? kF32 : b == Baseline::bf16 ? kBf16 : kU8s8; }
+
+void bench_baseline(const BenchKernelsOptions& o, BenchKernelsReport& rep, Baseline base, const ShapeSpec& s,
                     const std::vector<int64_t>& ms) {
   using dt = dnnl::memory::data_type;
-  const size_t es = bf16 ? 2 : 4;
-  const size_t wbytes = static_cast<size_t>(s.n * s.k) * es;
-  const size_t nc = cold_copies(wbytes, rep.cache_bytes);
-  std::vector<kernels::AlignedBytes> ws;
-  for (size_t c = 0; c < nc; ++c) {
-    ws.push_back(kernels::aligned_alloc_bytes(wbytes));
-    // Small finite values (bf16 0x3c00 ≈ 0.0078; f32 0x3c000000 the same): no denormals.
-    for (size_t i = 0; i < wbytes; i += es) ws.back()[i + es - 1] = 0x3c;
-  }
+  const dt src_dt = base == Baseline::f32 ? dt::f32 : base == Baseline::bf16 ? dt::bf16 : dt::u8;
+  const dt wei_dt = base == Baseline::f32 ? dt::f32 : base == Baseline::bf16 ? dt::bf16 : dt::s8;
+  const size_t es = base == Baseline::f32 ? 4 : base == Baseline::bf16 ? 2 : 1;
+  const size_t plain_bytes = static_cast<size_t>(s.n * s.k) * es;
+  // Small finite values (bf16 0x3c00 ≈ 0.0078; f32 0x3c000000 the same; s8 0x3c = 60): no denormals.
+  kernels::AlignedBytes plain = kernels::aligned_alloc_bytes(plain_bytes);
+  for (size_t i = 0; i < plain_bytes; i += es) plain[i + es - 1] = 0x3c;
+  std::vector<kernels::AlignedBytes> ws;  // per m for u8s8 (its layout may depend on m)
   for (int64_t m : ms) {
     BenchKernelsRow r;
-    r.kernel = bf16 ? kBf16 : kF32, r.family = "onednn", r.op = "baseline";
+    r.kernel = baseline_name(base), r.family = "onednn", r.op = "baseline";
     r.shape = s.label, r.m = m, r.n = s.n, r.k = s.k;
     std::unique_ptr<kernels::DnnlMatmul> mm;
     try {
-      mm = std::make_unique<kernels::DnnlMatmul>(m, s.n, s.k, bf16 ? dt::bf16 : dt::f32, bf16 ? dt::bf16 : dt::f32,
-                                                 false);
+      mm = std::make_unique<kernels::DnnlMatmul>(m, s.n, s.k, src_dt, wei_dt, false, 0, base == Baseline::u8s8);
     } catch (const Error& err) {
       r.status = "skipped: " + err.message();
       rep.rows.push_back(r);
       continue;
     }
+    const size_t wbytes = mm->weight_bytes(), nc = cold_copies(wbytes, rep.cache_bytes);
+    ws.clear();
+    for (size_t c = 0; c < nc; ++c) {
+      ws.push_back(kernels::aligned_alloc_bytes(wbytes));
+      if (base == Baseline::u8s8)
+        mm->pack_weights(plain.get(), ws.back().get());
+      else
+        std::memcpy(ws.back().get(), plain.get(), plain_bytes);
+    }
     const auto xf = bench::random_x(m, s.k);
-    std::vector<uint16_t> xb(bf16 ? xf.size() : 0);
-    for (size_t i = 0; i < xb.size(); ++i) xb[i] = f32_to_bf16(xf[i]);
-    const void* x = bf16 ? static_cast<const void*>(xb.data()) : xf.data();
+    std::vector<uint8_t> xs(xf.size() * es);
+    for (size_t i = 0; i < xf.size(); ++i) {
+      if (base == Baseline::f32) std::memcpy(&xs[4 * i], &xf[i], 4);
+      if (base == Baseline::bf16) {
+        const uint16_t b = f32_to_bf16(xf[i]);
+        std::memcpy(&xs[2 * i], &b, 2);
+      }
+      if (base == Baseline::u8s8) xs[i] = static_cast<uint8_t>(128 + static_cast<int>(xf[i] * 100.f) % 100);
+    }
     std::vector<float> y(static_cast<size_t>(m * s.n));
-    time_runs(o.repeats, [&](size_t i) { mm->run(x, ws[i % nc].get(), nullptr, y.data()); }, r);
+    time_runs(o.repeats, [&](size_t i) { mm->run(xs.data(), ws[i % nc].get(), nullptr, y.data()); }, r);
     r.copies = nc, r.weight_bytes = wbytes;
-    fill_rates(rep, bf16 ? rep.bf16_peak_gflops : rep.roof.fma_gflops, r);
+    const double peak = base == Baseline::f32    ? rep.roof.fma_gflops
+                        : base == Baseline::bf16 ? bf16_peak(rep)
+                                                 : int8_peak(rep);
+    fill_rates(rep, peak, r);
     rep.rows.push_back(r);
   }
 }
@@ -244,7 +280,7 @@ void compute_best(BenchKernelsReport& rep) {
     BenchKernelsBest b;
     b.m = m;
     for (const auto& [name, t] : per) {
-      if (name == kF32 || name == kBf16 || t.second != static_cast<int>(shapes.size())) continue;
+      if (name == kF32 || name == kBf16 || name == kU8s8 || t.second != static_cast<int>(shapes.size())) continue;
       if (b.kernel.empty() || t.first < b.total_ms) b.kernel = name, b.total_ms = t.first;
     }
     if (b.kernel.empty()) continue;
@@ -255,7 +291,7 @@ void compute_best(BenchKernelsReport& rep) {
       return it != per_m.end() && it->second.second == static_cast<int>(shapes.size()) ? it->second.first / b.total_ms
                                                                                       : 0.0;
     };
-    b.speedup_vs_bf16 = ratio(kBf16), b.speedup_vs_f32 = ratio(kF32);
+    b.speedup_vs_bf16 = ratio(kBf16), b.speedup_vs_f32 = ratio(kF32), b.speedup_vs_u8s8 = ratio(kU8s8);
     rep.best.push_back(b);
   }
 }
@@ -298,12 +334,12 @@ BenchKernelsReport bench_kernels(const BenchKernelsOptions& o, std::FILE* progre
   const CpuInfo& cpu = cpu_info();
   rep.cpu = cpu.brand, rep.isa = isa_name(cpu.isa), rep.threads = num_threads();
   rep.group_size = o.group_size, rep.zero_point = o.zero_point;
-  if (tty) std::fprintf(progress, "measuring read bandwidth and peak FMA/VNNI throughput...\r");
+  if (tty) std::fprintf(progress, "measuring read bandwidth and peak FMA/VNNI/AMX throughput...\r");
   rep.cache_bytes = o.cache_mb > 0 ? int64_t{o.cache_mb} << 20 : bench_cache_bytes();
   rep.roof = measure_roofline(rep.cache_bytes);
   rep.bf16_peak_gflops = cpu.avx512bf16 && cpu.has(Isa::avx512) ? 2 * rep.roof.fma_gflops : rep.roof.fma_gflops;
   const auto shapes = shapes_of(o);
-  const size_t steps = shapes.size() * (sel.size() + (o.baselines ? 2 : 0));
+  const size_t steps = shapes.size() * (sel.size() + (o.baselines ? std::size(kBaselines) : 0));
   size_t step = 0;
   for (const auto& s : shapes) {
     for (const auto* e : sel) {
@@ -311,9 +347,9 @@ BenchKernelsReport bench_kernels(const BenchKernelsOptions& o, std::FILE* progre
       bench_int4(o, rep, *e, s, o.m);
     }
     if (o.baselines) {
-      for (bool bf16 : {false, true}) {
-        if (tty) std::fprintf(progress, "\33[2K[%zu/%zu] %s %s\r", ++step, steps, bf16 ? kBf16 : kF32, s.label.c_str());
-        bench_baseline(o, rep, bf16, s, o.m);
+      for (Baseline b : kBaselines) {
+        if (tty) std::fprintf(progress, "\33[2K[%zu/%zu] %s %s\r", ++step, steps, baseline_name(b), s.label.c_str());
+        bench_baseline(o, rep, b, s, o.m);
       }
     }
   }

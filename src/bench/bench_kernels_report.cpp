@@ -33,6 +33,9 @@ std::string bench_kernels_table(const BenchKernelsReport& r) {
                    "bf16 peak {:.1f} GFLOP/s{}\ncold weights: copies rotated to exceed 4x {} MiB of cache per cell\n\n",
                    r.roof.read_bw_gbs, r.roof.read_bw_best_gbs, r.roof.fma_gflops, r.roof.vnni_gops, r.bf16_peak_gflops,
                    r.bf16_peak_gflops > r.roof.fma_gflops ? " (2x FMA: vdpbf16ps)" : "", r.cache_bytes >> 20);
+  if (r.roof.amx_int8_gops > 0)
+    s.insert(s.find("\ncold weights"), fmt::format(",\nAMX peaks: int8 {:.0f} GOP/s (tdpbusd), bf16 {:.0f} GFLOP/s (tdpbf16ps)",
+                                                    r.roof.amx_int8_gops, r.roof.amx_bf16_gflops));
   s += fmt::format("{:<12} {:>5} {:<30} {:>10} {:>8} {:>9} {:>6} {:>7} {:>8}\n", "shape(k→n)", "m", "kernel",
                    "median_ms", "GB/s", "GFLOP/s", "%BW", "%roof", "%BWbest");
   std::set<std::string> skipped;
@@ -53,6 +56,7 @@ std::string bench_kernels_table(const BenchKernelsReport& r) {
     s += fmt::format("  m={:<5} {:<30} {:>10.3f} ms", b.m, b.kernel, b.total_ms);
     if (b.speedup_vs_bf16 > 0) s += fmt::format("  {:.2f}x vs oneDNN bf16", b.speedup_vs_bf16);
     if (b.speedup_vs_f32 > 0) s += fmt::format("  {:.2f}x vs oneDNN fp32", b.speedup_vs_f32);
+    if (b.speedup_vs_u8s8 > 0) s += fmt::format("  {:.2f}x vs oneDNN u8s8", b.speedup_vs_u8s8);
     s += "\n";
   }
   return s;
@@ -65,7 +69,9 @@ std::string bench_kernels_json(const BenchKernelsReport& r) {
                    {"read_bw_best_gbs", r.roof.read_bw_best_gbs},
                    {"fma_gflops", r.roof.fma_gflops},
                    {"vnni_gops", r.roof.vnni_gops},
-                   {"bf16_gflops", r.bf16_peak_gflops}};
+                   {"bf16_gflops", r.bf16_peak_gflops},
+                   {"amx_int8_gops", r.roof.amx_int8_gops},
+                   {"amx_bf16_gflops", r.roof.amx_bf16_gflops}};
   j["group_size"] = r.group_size;
   j["zero_point"] = r.zero_point;
   auto& rows = j["results"] = nlohmann::json::array();
@@ -78,7 +84,8 @@ std::string bench_kernels_json(const BenchKernelsReport& r) {
   auto& best = j["best"] = nlohmann::json::array();
   for (const auto& b : r.best)
     best.push_back({{"m", b.m}, {"kernel", b.kernel}, {"total_ms", b.total_ms},
-                    {"speedup_vs_bf16", b.speedup_vs_bf16}, {"speedup_vs_f32", b.speedup_vs_f32}});
+                    {"speedup_vs_bf16", b.speedup_vs_bf16}, {"speedup_vs_f32", b.speedup_vs_f32},
+                    {"speedup_vs_u8s8", b.speedup_vs_u8s8}});
   return j.dump(2) + "\n";
 }
 

@@ -9,4 +9,6 @@ namespace awqx::bench {
 double fma_loop_avx2(int64_t iters);
 double fma_loop_avx512(int64_t iters);
 double vnni_loop_avx512(int64_t iters);
+double amx_int8_loop(int64_t iters);  // simd/amx/peak_amx.cpp
+double amx_bf16_loop(int64_t iters);
 }  // namespace awqx::bench

@@ -169,6 +169,16 @@ double measure_peak_vnni_gops() {
   return best_rate(bench::vnni_loop_avx512, 20) / 1e9;
 }
 
+double measure_peak_amx_int8_gops() {
+  if (!cpu_info().has(Isa::amx)) return 0;
+  return best_rate(bench::amx_int8_loop, 20) / 1e9;
+}
+
+double measure_peak_amx_bf16_gflops() {
+  if (!cpu_info().has(Isa::amx)) return 0;
+  return best_rate(bench::amx_bf16_loop, 20) / 1e9;
+}
+
 Roofline measure_roofline(int64_t cache_bytes) {
   Roofline r;
   const ReadBandwidth bw = measure_read_bandwidth(read_probe_bytes(cache_bytes));
@@ -176,6 +186,8 @@ Roofline measure_roofline(int64_t cache_bytes) {
   r.read_bw_best_gbs = bw.best_gbs;
   r.fma_gflops = measure_peak_fma_gflops();
   r.vnni_gops = measure_peak_vnni_gops();
+  r.amx_int8_gops = measure_peak_amx_int8_gops();
+  r.amx_bf16_gflops = measure_peak_amx_bf16_gflops();
   return r;
 }
 

@@ -14,6 +14,7 @@
 
 #include "awqx/error.hpp"
 #include "awqx/parallel.hpp"
+#include "kernels/amx_state.hpp"
 
 namespace awqx {
 namespace {
@@ -36,6 +37,7 @@ const char* isa_name(Isa i) noexcept {
     case Isa::avx2: return "avx2";
     case Isa::avx512: return "avx512";
     case Isa::avx512vnni: return "avx512vnni";
+    case Isa::amx: return "amx";
   }
   return "?";
 }
@@ -44,7 +46,7 @@ bool parse_isa(const std::string& s, Isa& out) noexcept {
   std::string l = s;
   for (char& c : l) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (l == "avx512-vnni") l = "avx512vnni";
-  for (Isa i : {Isa::ref, Isa::avx2, Isa::avx512, Isa::avx512vnni})
+  for (Isa i : {Isa::ref, Isa::avx2, Isa::avx512, Isa::avx512vnni, Isa::amx})
     if (l == isa_name(i)) {
       out = i;
       return true;
@@ -116,11 +118,15 @@ CpuInfo detect_cpu(const char* isa_cap) {
   if (c.avx2 && c.fma && c.f16c) c.hw_isa = Isa::avx2;
   if (c.hw_isa == Isa::avx2 && c.avx512f && c.avx512bw && c.avx512vl && c.avx512dq) c.hw_isa = Isa::avx512;
   if (c.hw_isa == Isa::avx512 && c.avx512vnni) c.hw_isa = Isa::avx512vnni;
+  if (c.hw_isa == Isa::avx512vnni && c.avx512bf16 && c.avx512vbmi && c.amx_tile && c.amx_int8 && c.amx_bf16) {
+    c.amx_denied = kernels::amx_permission();
+    if (c.amx_denied.empty()) c.hw_isa = Isa::amx;
+  }
   c.isa = c.hw_isa;
   if (isa_cap && *isa_cap) {
     Isa cap;
     if (!parse_isa(isa_cap, cap))
-      throw Error::mismatch(ErrorCode::invalid_argument, "", "AWQX_ISA", "one of ref|avx2|avx512|avx512vnni",
+      throw Error::mismatch(ErrorCode::invalid_argument, "", "AWQX_ISA", "one of ref|avx2|avx512|avx512vnni|amx",
                             std::string("'") + isa_cap + "'");
     c = with_isa_cap(c, cap);
   }
@@ -145,7 +151,8 @@ std::string CpuInfo::to_string() const {
   s += fmt::format("  avx2={} fma={} f16c={}\n", yn(avx2), yn(fma), yn(f16c));
   s += fmt::format("  avx512: f={} bw={} vl={} dq={} vnni={} bf16={} vbmi={} fp16={}\n", yn(avx512f), yn(avx512bw),
                    yn(avx512vl), yn(avx512dq), yn(avx512vnni), yn(avx512bf16), yn(avx512vbmi), yn(avx512fp16));
-  s += fmt::format("  amx: tile={} int8={} bf16={}\n", yn(amx_tile), yn(amx_int8), yn(amx_bf16));
+  s += fmt::format("  amx: tile={} int8={} bf16={}{}\n", yn(amx_tile), yn(amx_int8), yn(amx_bf16),
+                   amx_denied.empty() ? "" : " (unusable: " + amx_denied + ")");
   s += fmt::format("  caches: L1d {} KiB, L2 {} KiB, L3 {} MiB\n", l1d_bytes / 1024, l2_bytes / 1024,
                    l3_bytes / (1024 * 1024));
   s += fmt::format("  isa level: hardware {}, usable {}{}\n", isa_name(hw_isa), isa_name(isa),

@@ -94,6 +94,7 @@ const Registry& registry() {
     register_avx2_kernels(r);
     register_avx512_kernels(r);
     register_avx512vnni_kernels(r);
+    register_amx_int8_kernels(r);
     register_onednn_kernels(r);
     return r;
   }();
@@ -102,6 +103,7 @@ const Registry& registry() {
 
 std::string why_unsupported(const KernelEntry& e, const CpuInfo& cpu, const Problem& p) {
   if (!cpu.has(e.isa)) {
+    if (e.isa == Isa::amx && !cpu.amx_denied.empty()) return cpu.amx_denied;
     if (cpu.hw_isa >= e.isa)
       return fmt::format("needs {}, capped at {} by AWQX_ISA", isa_name(e.isa), isa_name(cpu.isa));
     return fmt::format("needs {}, this CPU has {}", isa_name(e.isa), isa_name(cpu.hw_isa));
@@ -147,8 +149,9 @@ const KernelEntry& select(const Problem& p, const CpuInfo& cpu, const std::strin
   }
   const KernelEntry* best = nullptr;
   for (const auto& e : entries) {
-    std::string why = op_fits(e.op, p.m) ? why_unsupported(e, cpu, p)
-                                         : fmt::format("op {} does not fit m={}", op_name(e.op), p.m);
+    std::string why = !op_fits(e.op, p.m) ? fmt::format("op {} does not fit m={}", op_name(e.op), p.m)
+                      : p.m < e.min_m     ? fmt::format("m={} is below its measured crossover m={}", p.m, e.min_m)
+                                          : why_unsupported(e, cpu, p);
     if (why.empty()) {
       if (!best || e.priority > best->priority) best = &e;
     } else if (verb) {

@@ -77,8 +77,8 @@ double tolerance(const KernelEntry& e, const awqx::Q4Weights& w, double yref, do
   const std::string fam = e.family;
   const double fp32 = 2.0 * double(w.k + w.groups()) * kU * a + 8 * kU * std::fabs(yref);
   if (fam == "ref") return kU * std::fabs(yref) + 1e-300;
-  if (fam == "avx512vnni") return 1.01 * vnni + fp32;
-  if (fam == "onednn") return (1.0 / 256.0) * a + fp32;
+  if (fam == "avx512vnni" || fam == "amx") return 1.01 * vnni + fp32;
+  if (fam == "onednn" || fam == "amx-bf16") return (1.0 / 256.0) * a + fp32;
   return fp32;
 }
 
@@ -212,8 +212,10 @@ namespace {
 // Measures (and bounds) the extra error of int8 activation quantization on realistic data:
 // Llama-like row length k = 4096, g128, normal activations with 20× outliers every 97th value.
 // Reported: normalized RMS error ‖y − y_oracle‖ / ‖y_oracle‖ of the VNNI kernel next to the
-// fp32 kernels'. The bound 2e-2 is loose on purpose (int8 with per-128 blocks gives ~1e-2 at
-// worst for outlier-heavy rows); the derived per-element bound is checked in MatchesOracle.
+// fp32 kernels'. Measured on the outlier data: VNNI (int8 per 32-block) ~1.2e-2, AMX int8 (per
+// 128-group: its scales are applied per group, finer blocks would multiply its epilogue work)
+// ~2.6e-2; the bounds 2e-2 / 4e-2 leave margin. The derived per-element bound (which holds for
+// both) is checked in MatchesOracle; the end-to-end cost is measured as perplexity (README).
 TEST(Q4KernelError, VnniVsFp32Reported) {
   const awqx::Q4Weights w = awqx_test::make_q4(256, 4096, 128, true, Fill::random, 3, false);
   std::vector<float> plain(static_cast<size_t>(4 * w.k));
@@ -236,7 +238,8 @@ TEST(Q4KernelError, VnniVsFp32Reported) {
         std::printf("  %-30s %-9s m=%lld normalized RMS error vs double oracle: %.3g\n", e.name,
                     data == 0 ? "normal" : "outliers", static_cast<long long>(m), nrms);
         const std::string fam = e.family;
-        EXPECT_LT(nrms, fam == "avx512vnni" ? 2e-2 : fam == "onednn" ? 1e-2 : 1e-5) << e.name;
+        const bool int8 = fam == "avx512vnni" || fam == "amx", bf16 = fam == "onednn" || fam == "amx-bf16";
+        EXPECT_LT(nrms, fam == "amx" ? 4e-2 : int8 ? 2e-2 : bf16 ? 1e-2 : 1e-5) << e.name;
         ++measured;
       }
     }

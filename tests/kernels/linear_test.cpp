@@ -101,7 +101,7 @@ TEST(Q4Linear, ForwardMatchesOracleForBothPaths) {
 TEST(Registry, ForcedAndCappedSelection) {
   const awqx::CpuInfo& cpu = awqx::cpu_info();
   const awqx::kernels::Problem p{1, 256, 4096, 128, true};
-  for (awqx::Isa cap : {awqx::Isa::ref, awqx::Isa::avx2, awqx::Isa::avx512, awqx::Isa::avx512vnni}) {
+  for (awqx::Isa cap : {awqx::Isa::ref, awqx::Isa::avx2, awqx::Isa::avx512, awqx::Isa::avx512vnni, awqx::Isa::amx}) {
     const awqx::CpuInfo capped = awqx::with_isa_cap(cpu, cap);
     for (int64_t m : {1, 512}) {
       auto q = p;

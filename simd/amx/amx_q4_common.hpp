@@ -1,0 +1,48 @@
+// Shared by the AMX int4 kernels (int8 and bf16 paths): support check, K step, M chunking and
+// the per-thread scratch that holds unpacked weight tiles.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "amx/amx_tiles.hpp"
+#include "awqx/kernels.hpp"
+
+namespace awqx::kernels {
+
+// Auto-selection crossovers (KernelEntry::min_m), measured with `awqx bench-kernels --m
+// 1,2,4,8,16,32 --k 4096 --n 11008` on a 2-core Xeon with AMX (README "Kernels"): below them the
+// VNNI GEMM wins because the per-call weight unpack is not amortized over enough rows.
+constexpr int kAmxInt8MinM = 4;
+constexpr int kAmxBf16MinM = 4;
+
+// K step of one tile multiply: 64 int8 (or 32 bf16 pairs) per A-tile row, halved when the group
+// is not a multiple of 64 (g = 32), so a group always ends on a step boundary.
+inline int amx_k_step(int group) { return group % 64 == 0 ? 64 : 32; }
+
+// Rows per M chunk: the chunk's int8 activations (rows × k) stay in L2 (~1 MiB) beside the
+// unpacked weight tiles; a multiple of 32 (the row blocking).
+inline int64_t amx_m_chunk(int64_t k) {
+  const int64_t rows = (int64_t{1} << 20) / (k > 0 ? k : 1) / 32 * 32;
+  return rows < 32 ? 32 : rows;
+}
+
+// Per-thread, 64-byte aligned, grows only.
+inline int8_t* amx_scratch(size_t bytes) {
+  thread_local AlignedBytes buf;
+  thread_local size_t cap = 0;
+  if (bytes > cap) {
+    buf = aligned_alloc_untouched(bytes);
+    cap = bytes;
+  }
+  return reinterpret_cast<int8_t*>(buf.get());
+}
+
+inline std::string supported_amx(const Problem& p) {
+  if (p.group_size % 32 != 0) return fmt::format("group size {} is not a multiple of 32", p.group_size);
+  return supported_q4r(p);
+}
+
+}  // namespace awqx::kernels
