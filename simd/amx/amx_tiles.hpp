@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/amx_state.hpp"
+
 namespace awqx::kernels {
 
 struct alignas(64) TileConfig {
@@ -31,6 +33,9 @@ static_assert(sizeof(TileConfig) == 64, "ldtilecfg reads exactly 64 bytes");
 class TileScope {
  public:
   explicit TileScope(const TileConfig& cfg) {
+    // Normally granted long before (detect_cpu asks on AMX hardware; the registry never picks an
+    // AMX kernel without it); this makes a direct call safe too. A cached static after the first.
+    (void)amx_permission();
     std::memcpy(&cfg_, &cfg, sizeof cfg_);
     asm volatile("" : : "r"(&cfg_) : "memory");
     _tile_loadconfig(&cfg_);

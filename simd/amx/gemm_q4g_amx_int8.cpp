@@ -9,7 +9,10 @@
 //    amortized over the rows of an M chunk (kept in L2 beside the unpacked tiles).
 //  * Per group the int32 C tiles are stored and scaled into an fp32 accumulator:
 //    acc[i][j] += sx[i][g]·s[j][g]·C[i][j]. That epilogue runs on the vector ports while the
-//    next group's tdpbssd run on the tile unit (the loop issues them first).
+//    tile unit computes the next group (the loop issues the tile work first), and it reads the
+//    sums of two groups back (double-buffered): loading a tile store right after it was issued
+//    stalls. Measured, 1 thread, m = 512, 4096×4096: 20.8 → 15.0 ms with the second buffer;
+//    64-byte aligned A rows: 14.3 → 7.6 ms without the epilogue (split cache lines).
 //  * Blocking 32×32: tiles 0..3 = C (2×2), 4..5 = A (16 rows × KS int8), 6..7 = B (KS/4 rows ×
 //    64 bytes); KS = 64 when the group is a multiple of 64, else 32 (g = 32).
 // Threads split column-tile pairs (disjoint outputs, fixed order: bit-identical for any
@@ -29,8 +32,13 @@ namespace awqx::kernels {
 namespace {
 
 // Activations of one call: int8 rows padded to a multiple of 16 (zero rows), scale per row/group.
+// Row stride lda = k + 64: with lda = k = 4096 the 16 rows of an A tile fall in one L1 set.
+// 64-byte aligned: a tile row is one cache line (a misaligned row costs two).
 struct QuantA {
-  std::vector<int8_t> q;   // [m_pad][k]
+  int64_t lda = 0;
+  AlignedBytes buf;        // [m_pad][lda] int8
+  size_t cap = 0;
+  int8_t* q = nullptr;
   std::vector<float> sx;   // [m_pad][groups]
 };
 
@@ -43,7 +51,7 @@ void quantize_rows(const float* x, int64_t k, int group, int64_t r0, int64_t r1,
       for (int c = 0; c < group; c += 16) amax = _mm512_max_ps(amax, _mm512_abs_ps(_mm512_loadu_ps(xp + c)));
       const float am = _mm512_reduce_max_ps(amax);
       const __m512 inv = _mm512_set1_ps(am > 0.f ? 127.f / am : 0.f);
-      int8_t* qp = qa.q.data() + i * k + g * group;
+      int8_t* qp = qa.q + i * qa.lda + g * group;
       for (int c = 0; c < group; c += 16) {
         const __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(xp + c), inv));
         _mm_storeu_si128(reinterpret_cast<__m128i*>(qp + c), _mm512_cvtsepi32_epi8(v));
@@ -111,14 +119,15 @@ void epilogue(const Ctx& cx, int64_t i0, int64_t t, int64_t g, const int32_t (*c
 template <int MA, int NB>
 void block(const Ctx& cx, int64_t i0, int64_t t, const int8_t* b0, const int8_t* b1, int64_t m, float* y) {
   const PackedHeader& h = cx.p->hdr;
-  const int64_t k = h.k, n = h.n, groups = h.groups();
+  const int64_t n = h.n, groups = h.groups();
   const int steps = h.group_size / cx.ks;
   alignas(64) float acc[32][32];
-  alignas(64) int32_t cbuf[4][16][16];
+  alignas(64) int32_t cbuf[2][4][16][16];  // group g's sums in cbuf[g & 1]
   for (int r = 0; r < 16 * MA; ++r) std::memset(acc[r], 0, sizeof(float) * 16 * NB);
-  const int8_t* a0 = cx.qa->q.data() + i0 * k;
-  const int8_t* a1 = a0 + 16 * k;
-  for (int64_t g = 0; g <= groups; ++g) {
+  const int64_t lda = cx.qa->lda;
+  const int8_t* a0 = cx.qa->q + i0 * lda;
+  const int8_t* a1 = a0 + 16 * lda;
+  for (int64_t g = 0; g <= groups + 1; ++g) {
     if (g < groups) {  // issue this group's tile work first ...
       _tile_zero(0);
       if constexpr (NB > 1) _tile_zero(1);
@@ -126,25 +135,27 @@ void block(const Ctx& cx, int64_t i0, int64_t t, const int8_t* b0, const int8_t*
       if constexpr (MA > 1 && NB > 1) _tile_zero(3);
       for (int s = 0; s < steps; ++s) {
         const int64_t kk = g * h.group_size + s * cx.ks;
-        _tile_loadd(4, a0 + kk, k);
+        _tile_loadd(4, a0 + kk, lda);
         _tile_loadd(6, b0 + kk * 16, 64);
         if constexpr (NB > 1) _tile_loadd(7, b1 + kk * 16, 64);
         _tile_dpbssd(0, 4, 6);
         if constexpr (NB > 1) _tile_dpbssd(1, 4, 7);
         if constexpr (MA > 1) {
-          _tile_loadd(5, a1 + kk, k);
+          _tile_loadd(5, a1 + kk, lda);
           _tile_dpbssd(2, 5, 6);
           if constexpr (NB > 1) _tile_dpbssd(3, 5, 7);
         }
       }
     }
     // ... then scale the previous group's sums on the vector ports while the tiles compute.
-    if (g > 0) epilogue<MA, NB>(cx, i0, t, g - 1, cbuf, acc);
+    // Two groups back: its tile stores were issued a whole group ago and have long landed in L1
+    // (reading fresh tile stores back stalls the loads, and with them the overlap).
+    if (g > 1) epilogue<MA, NB>(cx, i0, t, g - 2, cbuf[g & 1], acc);
     if (g < groups) {
-      _tile_stored(0, cbuf[0], 64);
-      if constexpr (NB > 1) _tile_stored(1, cbuf[1], 64);
-      if constexpr (MA > 1) _tile_stored(2, cbuf[2], 64);
-      if constexpr (MA > 1 && NB > 1) _tile_stored(3, cbuf[3], 64);
+      _tile_stored(0, cbuf[g & 1][0], 64);
+      if constexpr (NB > 1) _tile_stored(1, cbuf[g & 1][1], 64);
+      if constexpr (MA > 1) _tile_stored(2, cbuf[g & 1][2], 64);
+      if constexpr (MA > 1 && NB > 1) _tile_stored(3, cbuf[g & 1][3], 64);
     }
   }
   const int64_t rows = std::min<int64_t>(16 * MA, m - i0);
@@ -170,9 +181,14 @@ void run_amx_int8(const PackedQ4& p, const float* x, int64_t m, float* y) {
   const int64_t k = h.k, tiles = h.n_pad / 16, pairs = (tiles + 1) / 2, m_pad = (m + 15) / 16 * 16;
   thread_local QuantA tls;  // the calling thread's; workers use it through this reference
   QuantA& qa = tls;
-  qa.q.resize(static_cast<size_t>(m_pad * k));
+  qa.lda = k + 64;
+  if (static_cast<size_t>(m_pad * qa.lda) > qa.cap) {
+    qa.cap = static_cast<size_t>(m_pad * qa.lda);
+    qa.buf = aligned_alloc_untouched(qa.cap);
+    qa.q = reinterpret_cast<int8_t*>(qa.buf.get());
+  }
   qa.sx.resize(static_cast<size_t>(m_pad * h.groups()));
-  std::memset(qa.q.data() + m * k, 0, static_cast<size_t>((m_pad - m) * k));
+  std::memset(qa.q + m * qa.lda, 0, static_cast<size_t>((m_pad - m) * qa.lda));
   std::fill(qa.sx.begin() + m * h.groups(), qa.sx.end(), 0.f);
   parallel_for(0, m, std::max<int64_t>(1, (m + num_threads() - 1) / num_threads()),
                [&](int64_t r0, int64_t r1) { quantize_rows(x, k, h.group_size, r0, r1, qa); });

@@ -104,6 +104,8 @@ std::vector<Case> cases() {
   for (Fill f : {Fill::zero_groups, Fill::max_scale, Fill::q_all0, Fill::q_all15})
     for (bool zp : {true, false}) cs.push_back({20, 256, 64, zp, f, true, {1, 16}});
   cs.push_back({512, 4096, 128, true, Fill::random, false, {1, 4}});  // a real row length
+  // More rows than one M chunk of the AMX kernels (256 rows at k = 4096), g64, odd n.
+  cs.push_back({33, 4096, 64, true, Fill::random, true, {300}});
   return cs;
 }
 
