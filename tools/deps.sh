@@ -5,7 +5,7 @@ set -euo pipefail
 PKGS=(g++ cmake make pkg-config git libomp-dev libdnnl-dev libhwloc-dev nlohmann-json3-dev libfmt-dev
       libcli11-dev libsentencepiece-dev libpcre2-dev libzstd-dev zstd libgtest-dev libgmock-dev
       libbenchmark-dev ccache clang-14 libclang-rt-14-dev gnuplot-nox python3 python3-numpy
-      libcpp-httplib-dev curl python3-pybind11 python3-pytest python3-setuptools python3-dev
+      libcpp-httplib-dev curl python3-pybind11 python3-pytest python3-setuptools python3-dev python3-pip
       libopenmpi-dev openmpi-bin)
 # Node.js + npm run the OpenAI-client tests; machines that already have a Node (not Debian's) keep it.
 command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)

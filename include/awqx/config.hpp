@@ -4,8 +4,6 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 namespace awqx {
 
 struct QuantConfig {
@@ -16,8 +14,8 @@ struct QuantConfig {
   bool zero_point = true;
   std::string version = "gemm";     // "gemm" | "gemv"
   std::vector<std::string> modules_to_not_convert;  // name substrings / globs
-  nlohmann::json to_json() const;   // AutoAWQ / transformers AwqConfig keys
-  static QuantConfig from_json(const nlohmann::json& j, const std::string& file);
+  // JSON conversions (AutoAWQ / transformers AwqConfig keys) live in the library's private
+  // src/io/config_json.hpp, so this header needs no JSON library.
 };
 
 struct RopeScaling {
@@ -49,15 +47,15 @@ struct ModelConfig {
   std::vector<int> eos_token_ids;
   std::string torch_dtype = "float32";
   QuantConfig quant;                // quant.present == false for FP models
-  nlohmann::json raw;               // the whole file, preserved when re-saving
+  std::string raw_text;             // the whole file as read, preserved when re-saving
 
   static ModelConfig load(const std::string& model_dir);  // reads model_dir/config.json
   static ModelConfig parse(const std::string& json_text, const std::string& file);
   // Validates the numbers (positive, divisible heads...). Error{format} naming the field.
   void validate(const std::string& file) const;
-  // The HF config.json keys of these fields (+ quantization_config when quant.present), for the
-  // folders awqx writes itself (convert, make-model). `raw` is not consulted.
-  nlohmann::json to_json() const;
+  // The HF config.json text of these fields (+ quantization_config when quant.present), for the
+  // folders awqx writes itself (convert, make-model); `raw_text` is not consulted.
+  std::string to_json_text() const;
 };
 
 }  // namespace awqx

@@ -37,6 +37,7 @@ struct QuantizeOptions {
   bool overwrite = false;              // replace an existing <out>
   bool low_cpu_mem = true;             // layer streaming (always on; kept for AutoAWQ parity)
   std::string backend;                 // unused by the search (fp32 sgemm); recorded for parity
+  std::string command;                 // what made the run, for the model card (README.md); "" = generic
 };
 
 // Per scaling group of one layer: which candidate won and why (the per-layer report).

@@ -1,5 +1,5 @@
 // attend_row_avx512 / silu_mul_avx512: the per-row bodies of ops::attention and ops::silu_mul*
-// (src/model/ops_simd.hpp), oracle = the portable versions in src/model/ops.cpp.
+// (interface: src/kernels/row_ops.hpp), oracle = the portable versions in src/model/ops.cpp.
 //  * q (head_dim ≤ 256 floats) stays in registers while K streams by; each key's dot is
 //    reduced once. The output row stays in registers while V streams by.
 //  * exp: Cody–Waite range reduction x = n·ln2 + r (|r| ≤ ln2/2), degree-7 Taylor polynomial
@@ -16,9 +16,9 @@
 #include <algorithm>
 #include <cmath>
 
-#include "model/ops_simd.hpp"
+#include "kernels/row_ops.hpp"
 
-namespace awqx::ops {
+namespace awqx::kernels {
 namespace {
 
 inline __m512 exp512(__m512 x) {
@@ -135,7 +135,7 @@ bool attend_typed(const float* q, const KvRows& kv, int64_t n_keys, int head_dim
 
 }  // namespace
 
-void attend_row_avx512(const float* q, const KvRows& kv, int64_t n_keys, int head_dim, float scale, float* scores,
+bool attend_row_avx512(const float* q, const KvRows& kv, int64_t n_keys, int head_dim, float scale, float* scores,
                        float* out) {
   bool done = false;
   switch (kv.type) {
@@ -143,7 +143,7 @@ void attend_row_avx512(const float* q, const KvRows& kv, int64_t n_keys, int hea
     case KvType::f16: done = attend_typed<KvType::f16>(q, kv, n_keys, head_dim, scale, scores, out); break;
     case KvType::bf16: done = attend_typed<KvType::bf16>(q, kv, n_keys, head_dim, scale, scores, out); break;
   }
-  if (!done) attend_row_portable(q, kv, n_keys, head_dim, scale, scores, out);
+  return done;
 }
 
 void silu_mul_avx512(const float* g, const float* u, float* out, int64_t n) {
@@ -157,4 +157,4 @@ void silu_mul_avx512(const float* g, const float* u, float* out, int64_t n) {
   }
 }
 
-}  // namespace awqx::ops
+}  // namespace awqx::kernels

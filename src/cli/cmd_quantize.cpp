@@ -55,6 +55,7 @@ void run(QuantizeFlags& f) {
   o.modules_to_not_convert = split_csv(f.modules);
   o.shard_size = parse_size(f.shard, "--shard-size");
   o.backend = f.run.backend;
+  o.command = command_line();
   const bool tty = isatty(STDERR_FILENO) != 0;
   auto progress = [&](const QuantizeProgress& p) {
     const int width = 30, fill = p.n_layers ? width * p.layer / p.n_layers : width;

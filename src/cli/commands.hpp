@@ -14,6 +14,8 @@ void add_run_flags(CLI::App* cmd, RunFlags& f);
 // --kv-type f32|f16|bf16 into `out` (parsed by the callback, so a bad value is a one-line error).
 void add_kv_type_flag(CLI::App* cmd, KvType& out);
 void apply_run_flags(const RunFlags& f);  // sets thread count and forced kernel
+// This invocation as a shell line ("awqx quantize --model ..."), for model cards (main.cpp).
+const std::string& command_line();
 void add_kernels_command(CLI::App& app);  // awqx kernels (cmd_kernels.cpp)
 void add_generate_command(CLI::App& app);  // awqx generate (cmd_generate.cpp)
 void add_ppl_command(CLI::App& app);       // awqx ppl (cmd_ppl.cpp)

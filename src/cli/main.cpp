@@ -7,9 +7,11 @@
 #include <cstdlib>
 #include <exception>
 #include <new>
+#include <string>
 
 #include "awqx/error.hpp"
 #include "awqx/parallel.hpp"
+#include "awqx/version.hpp"
 #include "cli/commands.hpp"
 
 namespace awqx::cli {
@@ -40,16 +42,39 @@ void pin_threads_by_default(char** argv) {
   setenv("OMP_PLACES", "cores", 0);
   execv(self, argv);
 }
+
+std::string g_command_line;
+const std::string& command_line() { return g_command_line; }
+
+// argv as one shell line; arguments with characters the shell would read are single-quoted.
+std::string join_argv(int argc, char** argv) {
+  std::string s = "awqx";
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    const bool plain = !a.empty() && a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                         "0123456789-_./=,:@+") == std::string::npos;
+    s += ' ';
+    if (plain) {
+      s += a;
+      continue;
+    }
+    s += '\'';
+    for (char c : a) s += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    s += '\'';
+  }
+  return s;
+}
 }  // namespace awqx::cli
 
 int main(int argc, char** argv) {
+  awqx::cli::g_command_line = awqx::cli::join_argv(argc, argv);
   // A file-size limit (ulimit -f) must give the write's EFBIG, i.e. a one-line "disk full"-style
   // error with the temp file removed, not SIGXFSZ's default: killed with a core dump.
   std::signal(SIGXFSZ, SIG_IGN);
   awqx::cli::pin_threads_by_default(argv);
   CLI::App app{"awqx: AWQ int4 quantization and fast CPU inference for Llama-family models"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "awqx 0.1.0");
+  app.set_version_flag("--version", std::string("awqx ") + awqx::version());
   awqx::cli::add_kernels_command(app);
   awqx::cli::add_generate_command(app);
   awqx::cli::add_ppl_command(app);

@@ -2,6 +2,7 @@
 // Every key is type-checked here so that no nlohmann exception can escape: a wrong JSON type is
 // an Error{format} naming the key. JSON null counts as "absent" (HF writes e.g. sliding_window: null).
 #include "awqx/config.hpp"
+#include "io/config_json.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -171,8 +172,7 @@ void parse_model(const json& j, ModelConfig& c, const std::string& file) {
   c.bos_token_id = get_int(j, "bos_token_id", file, -1);
   c.eos_token_ids = get_id_list(j, "eos_token_id", file);
   c.torch_dtype = get_string(j, "torch_dtype", file, get_string(j, "dtype", file, "float32"));
-  if (const json* q = find(j, "quantization_config")) c.quant = QuantConfig::from_json(*q, file);
-  c.raw = j;
+  if (const json* q = find(j, "quantization_config")) c.quant = quant_config_from_json(*q, file);
 }
 
 void positive(int v, const char* key, const std::string& file) {
@@ -182,7 +182,7 @@ void positive(int v, const char* key, const std::string& file) {
 
 // ---- QuantConfig ---------------------------------------------------------------------------
 
-QuantConfig QuantConfig::from_json(const nlohmann::json& j, const std::string& file) {
+QuantConfig quant_config_from_json(const nlohmann::json& j, const std::string& file) {
   try {
     QuantConfig q;
     q.present = true;
@@ -214,15 +214,15 @@ QuantConfig QuantConfig::from_json(const nlohmann::json& j, const std::string& f
   }
 }
 
-nlohmann::json QuantConfig::to_json() const {
+nlohmann::json to_json(const QuantConfig& q) {
   nlohmann::json j;
-  j["quant_method"] = quant_method;
-  j["bits"] = bits;
-  j["group_size"] = group_size;
-  j["zero_point"] = zero_point;
-  j["version"] = version;
+  j["quant_method"] = q.quant_method;
+  j["bits"] = q.bits;
+  j["group_size"] = q.group_size;
+  j["zero_point"] = q.zero_point;
+  j["version"] = q.version;
   j["modules_to_not_convert"] =
-      modules_to_not_convert.empty() ? nlohmann::json(nullptr) : nlohmann::json(modules_to_not_convert);
+      q.modules_to_not_convert.empty() ? nlohmann::json(nullptr) : nlohmann::json(q.modules_to_not_convert);
   return j;
 }
 
@@ -232,6 +232,7 @@ ModelConfig ModelConfig::parse(const std::string& json_text, const std::string& 
   nlohmann::json j = nlohmann::json::parse(json_text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) throw Error::mismatch(ErrorCode::format, file, "", "valid JSON", "malformed JSON");
   ModelConfig c;
+  c.raw_text = json_text;
   try {
     parse_model(j, c, file);
   } catch (const nlohmann::json::exception& e) {
@@ -285,30 +286,36 @@ void ModelConfig::validate(const std::string& file) const {
     throw Error::mismatch(ErrorCode::format, file, "bos_token_id", "an id < vocab_size", std::to_string(bos_token_id));
 }
 
-nlohmann::json ModelConfig::to_json() const {
+std::string ModelConfig::to_json_text() const { return awqx::to_json(*this).dump(2); }
+
+nlohmann::json raw_json(const ModelConfig& c) {
+  return c.raw_text.empty() ? nlohmann::json() : nlohmann::json::parse(c.raw_text);
+}
+
+nlohmann::json to_json(const ModelConfig& c) {
   // Shortest decimal of the float (1e-05, not 9.999999747378752e-06), as HF configs write it.
   const auto dec = [](float f) { return std::stod(fmt::format("{}", f)); };
-  json j = {{"architectures", {architecture}},
-            {"model_type", model_type},
-            {"hidden_size", hidden_size},
-            {"intermediate_size", intermediate_size},
-            {"num_hidden_layers", num_hidden_layers},
-            {"num_attention_heads", num_attention_heads},
-            {"num_key_value_heads", num_key_value_heads},
-            {"vocab_size", vocab_size},
-            {"max_position_embeddings", max_position_embeddings},
-            {"rms_norm_eps", dec(rms_norm_eps)},
-            {"rope_theta", dec(rope_theta)},
+  json j = {{"architectures", {c.architecture}},
+            {"model_type", c.model_type},
+            {"hidden_size", c.hidden_size},
+            {"intermediate_size", c.intermediate_size},
+            {"num_hidden_layers", c.num_hidden_layers},
+            {"num_attention_heads", c.num_attention_heads},
+            {"num_key_value_heads", c.num_key_value_heads},
+            {"vocab_size", c.vocab_size},
+            {"max_position_embeddings", c.max_position_embeddings},
+            {"rms_norm_eps", dec(c.rms_norm_eps)},
+            {"rope_theta", dec(c.rope_theta)},
             {"rope_scaling", nullptr},
             {"hidden_act", "silu"},
-            {"tie_word_embeddings", tie_word_embeddings},
-            {"attention_bias", attention_bias},
-            {"torch_dtype", torch_dtype}};
-  if (head_dim > 0) j["head_dim"] = head_dim;
-  if (bos_token_id >= 0) j["bos_token_id"] = bos_token_id;
-  if (eos_token_ids.size() == 1) j["eos_token_id"] = eos_token_ids[0];
-  else if (!eos_token_ids.empty()) j["eos_token_id"] = eos_token_ids;
-  if (quant.present) j["quantization_config"] = quant.to_json();
+            {"tie_word_embeddings", c.tie_word_embeddings},
+            {"attention_bias", c.attention_bias},
+            {"torch_dtype", c.torch_dtype}};
+  if (c.head_dim > 0) j["head_dim"] = c.head_dim;
+  if (c.bos_token_id >= 0) j["bos_token_id"] = c.bos_token_id;
+  if (c.eos_token_ids.size() == 1) j["eos_token_id"] = c.eos_token_ids[0];
+  else if (!c.eos_token_ids.empty()) j["eos_token_id"] = c.eos_token_ids;
+  if (c.quant.present) j["quantization_config"] = to_json(c.quant);
   return j;
 }
 

@@ -1,19 +1,16 @@
 // AutoAWQ int4 linears: <prefix>.qweight / .qzeros / .scales (+ .bias) → Q4Weights through the
-// quantizer's unpacker (awq_format.hpp), which validates shapes against the grouping.
+// format reader (src/io/awq_format.cpp, awqx/awq_format.hpp), which validates shapes against the
+// grouping. The graph loads any AutoAWQ checkpoint without the quantizer.
 #include <fmt/format.h>
 
 #include "awqx/error.hpp"
 #include "model/linear_source.hpp"
 
-#if __has_include("awqx/awq_format.hpp")
 #include "awqx/awq_format.hpp"
-#define AWQX_HAVE_AWQ_FORMAT 1
-#endif
 
 namespace awqx {
 
 LinearSource read_awq_linear(const LinearLoader& ld, const std::string& prefix, int64_t n, int64_t k, bool has_bias) {
-#ifdef AWQX_HAVE_AWQ_FORMAT
   const QuantConfig& q = ld.cfg.quant;
   if (q.bits != 4)
     throw Error::mismatch(ErrorCode::unsupported_model, ld.store.dir() + "/config.json", "quantization_config.w_bit",
@@ -48,13 +45,6 @@ LinearSource read_awq_linear(const LinearLoader& ld, const std::string& prefix, 
   // 7B-shaped int4 model peaked at twice its resident size). FP views stay mapped (not here).
   for (const TensorView* t : std::initializer_list<const TensorView*>{&qw, &qz, &sc, &bias}) ld.store.release(*t);
   return s;
-#else
-  (void)n;
-  (void)k;
-  (void)has_bias;
-  throw Error(ErrorCode::unsupported_model, ld.store.dir(), prefix + ".qweight",
-              "expected an FP checkpoint, found AWQ int4 tensors (this build has no AWQ unpacker)");
-#endif
 }
 
 }  // namespace awqx

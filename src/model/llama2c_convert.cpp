@@ -28,6 +28,7 @@
 #include "awqx/safetensors.hpp"
 #include "awqx/tensor.hpp"
 #include "awqx/tokenizer.hpp"
+#include "io/config_json.hpp"
 
 namespace awqx {
 namespace {
@@ -233,7 +234,7 @@ void convert_llama2c(const std::string& bin_path, const std::string& tokenizer_p
   mc.bos_token_id = 1;
   mc.eos_token_ids = {2};
   mc.torch_dtype = "float32";
-  const nlohmann::json cfg = mc.to_json();
+  const nlohmann::json cfg = to_json(mc);
 
   build_dir_atomic(out_dir, "--out", [&](const std::string& tmp) {
     write_file_atomic(path_join(tmp, "config.json"), cfg.dump(2) + "\n");

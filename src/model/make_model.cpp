@@ -21,6 +21,7 @@
 #include "awqx/parallel.hpp"
 #include "awqx/safetensors.hpp"
 #include "awqx/tokenizer.hpp"
+#include "io/config_json.hpp"
 #include "tokenizer/bpe.hpp"
 
 namespace awqx {
@@ -185,7 +186,7 @@ json shape_config(const std::string& shape, int layers) {
   c.bos_token_id = 256;
   c.eos_token_ids = {257};
   c.torch_dtype = "bfloat16";
-  json j = c.to_json();
+  json j = to_json(c);
   j["awqx_synthetic"] = fmt::format("random weights of the {} shape (awqx make-model), for speed only", s.name);
   return j;
 }
@@ -268,7 +269,7 @@ uint64_t make_model(const std::string& out_dir, const MakeModelOptions& opt, con
       QuantConfig qc;
       qc.present = true;
       qc.group_size = opt.group_size;
-      cj["quantization_config"] = qc.to_json();
+      cj["quantization_config"] = to_json(qc);
       cj["torch_dtype"] = "float16";
     }
     write_file_atomic(path_join(tmp, "config.json"), cj.dump(2) + "\n");

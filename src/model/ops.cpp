@@ -121,7 +121,6 @@ void rope_inplace(float* x, int64_t m, int64_t row_stride, int n_heads, int64_t 
 }
 
 namespace {
-inline float elem(const float* p) { return *p; }
 inline float elem(const uint16_t* p, KvType t) { return t == KvType::bf16 ? bf16_to_f32(*p) : f16_to_f32(*p); }
 
 // Visits positions [0, n_keys) of one kv head block by block: fn(p0, n, k_rows, v_rows) with
@@ -180,6 +179,12 @@ void attend_row_portable(const float* q, const KvRows& kv, int64_t n_keys, int h
     attend_portable_t<float>(q, kv, n_keys, head_dim, scale, scores, out);
   else
     attend_portable_t<uint16_t>(q, kv, n_keys, head_dim, scale, scores, out);
+}
+
+void attend_row_avx512(const float* q, const KvRows& kv, int64_t n_keys, int head_dim, float scale, float* scores,
+                       float* out) {
+  if (!kernels::attend_row_avx512(q, kv, n_keys, head_dim, scale, scores, out))
+    attend_row_portable(q, kv, n_keys, head_dim, scale, scores, out);
 }
 
 void silu_mul_portable(const float* g, const float* u, float* out, int64_t n) {

@@ -8,6 +8,7 @@
 
 #include "awqx/config.hpp"
 #include "awqx/kv_cache.hpp"
+#include "kernels/row_ops.hpp"
 
 namespace awqx::ops {
 
@@ -38,18 +39,9 @@ class RopeTable {
 // at absolute position pos0 + r.
 void rope_inplace(float* x, int64_t m, int64_t row_stride, int n_heads, int64_t pos0, const RopeTable& rope);
 
-// Where the cached keys/values of kv head h live: position p at
-//   base + h*head_stride + table[p / block_size]*block_stride + (p % block_size)*pos_stride
-// (head_dim contiguous elements of `type`; the same for v). table == nullptr: one block, i.e.
-// base + h*head_stride + p*pos_stride. The paged pool (awqx/kv_cache.hpp) and the calibrator's
-// token-major fp32 rows are both expressed this way, so there is one attention implementation.
-struct KvRows {
-  const void* k;
-  const void* v;
-  const int32_t* table = nullptr;
-  int64_t block_size = 0, block_stride = 0, pos_stride = 0, head_stride = 0;
-  KvType type = KvType::f32;
-};
+// Where the cached keys/values of kv head h live: see kernels::KvRows (the SIMD row kernels
+// read the same description).
+using kernels::KvRows;
 
 // Causal GQA attention. Query row i (absolute position n_past + i) attends to cache positions
 // 0..n_past+i (already written). q: [m][q_stride] holding n_heads*head_dim; out: [m][out_stride].

@@ -1,5 +1,6 @@
-// Per-ISA row kernels behind ops.cpp's attention and SwiGLU (simd/<isa>/ops_<isa>.cpp; the
-// portable versions in ops.cpp are the oracle they are tested against, tests/model/ops_test.cpp).
+// Per-ISA row kernels behind ops.cpp's attention and SwiGLU (simd/<isa>/ops_<isa>.cpp implement
+// src/kernels/row_ops.hpp; the portable versions in ops.cpp are the oracle they are tested
+// against, tests/model/ops_test.cpp).
 // ops.cpp picks one set once per process from cpu_info() (AWQX_ISA caps it, as for kernels).
 #pragma once
 #include <cstdint>
@@ -25,9 +26,10 @@ struct RowKernels {
 void attend_row_portable(const float* q, const KvRows& kv, int64_t n_keys, int head_dim, float scale, float* scores,
                          float* out);
 void silu_mul_portable(const float* g, const float* u, float* out, int64_t n);
+// kernels::attend_row_avx512, falling back to the portable loop for head sizes it has no tile for.
 void attend_row_avx512(const float* q, const KvRows& kv, int64_t n_keys, int head_dim, float scale, float* scores,
                        float* out);
-void silu_mul_avx512(const float* g, const float* u, float* out, int64_t n);
+using kernels::silu_mul_avx512;
 
 // The set ops.cpp uses (best for this CPU); AWQX_OPS=portable forces the portable one.
 const RowKernels& row_kernels();

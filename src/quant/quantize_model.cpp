@@ -30,8 +30,10 @@
 #include "awqx/quantize.hpp"
 #include "awqx/safetensors.hpp"
 #include "awqx/tokenizer.hpp"
+#include "io/config_json.hpp"
 #include "quant/awq.hpp"
 #include "quant/calib_data.hpp"
+#include "quant/model_card.hpp"
 
 namespace awqx {
 
@@ -250,7 +252,7 @@ QuantizeReport quantize_model_impl(const std::string& model_dir, const std::stri
   nlohmann::json hj = {{"method", opt.method}, {"w_bit", opt.w_bit}, {"group", opt.q_group_size},
                        {"zp", opt.zero_point}, {"version", opt.version}, {"duo", opt.duo_scaling},
                        {"clip", opt.apply_clip}, {"n_grid", opt.n_grid}, {"mtnc", opt.modules_to_not_convert},
-                       {"seqlen", seqlen}, {"config", cfg.raw}, {"tensors", store.names()},
+                       {"seqlen", seqlen}, {"config", raw_json(cfg)}, {"tensors", store.names()},
                        {"bytes", store.total_bytes()}, {"format", 1}, {"compat", opt.autoawq_compat},
                        {"identity", opt.identity_scale}, {"validate", opt.validate},
                        {"check_fraction", opt.check_fraction}, {"sequential", opt.sequential_inputs}};
@@ -433,7 +435,7 @@ QuantizeReport quantize_model_impl(const std::string& model_dir, const std::stri
   for (const auto& n : store.names()) add_fp16(n);
   rep.files = write_safetensors_sharded(tmp, all, opt.shard_size);
 
-  nlohmann::json cj = cfg.raw;
+  nlohmann::json cj = raw_json(cfg);
   QuantConfig qc;
   qc.present = true;
   qc.bits = opt.w_bit;
@@ -441,7 +443,7 @@ QuantizeReport quantize_model_impl(const std::string& model_dir, const std::stri
   qc.zero_point = opt.zero_point;
   qc.version = opt.version;
   qc.modules_to_not_convert = opt.modules_to_not_convert;
-  cj["quantization_config"] = qc.to_json();
+  cj["quantization_config"] = to_json(qc);
   cj["torch_dtype"] = "float16";
   write_file_atomic(path_join(tmp, "config.json"), cj.dump(2) + "\n");
   rep.files.push_back("config.json");
@@ -452,6 +454,8 @@ QuantizeReport quantize_model_impl(const std::string& model_dir, const std::stri
     write_file_atomic(path_join(tmp, f), read_file(src));
     rep.files.push_back(f);
   }
+  write_file_atomic(path_join(tmp, "README.md"), quant::model_card(model_dir, cfg, opt, rep.calib_tokens));
+  rep.files.push_back("README.md");
   keep_open.clear();
   all.clear();
   remove_all(rdir);

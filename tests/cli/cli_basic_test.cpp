@@ -1,3 +1,4 @@
+#include "awqx/version.hpp"
 #include "cli/cli_runner.hpp"
 
 using namespace awqx_test;
@@ -18,5 +19,6 @@ TEST(Cli, UnknownVerbNamesIt) {
 TEST(Cli, VersionPrints) {
   const CliResult r = run_cli({"--version"});
   EXPECT_EQ(r.exit_code, 0);
-  EXPECT_NE(r.out.find("awqx"), std::string::npos);
+  // The one version (CMakeLists.txt project(VERSION), generated awqx/version.hpp).
+  EXPECT_EQ(r.out, std::string("awqx ") + awqx::version() + "\n");
 }

@@ -8,6 +8,7 @@
 
 #include "awqx/config.hpp"
 #include "awqx/error.hpp"
+#include "io/config_json.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
@@ -19,8 +20,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded()) return 0;
   try {
-    const auto q = awqx::QuantConfig::from_json(j, "config.json");
-    const auto q2 = awqx::QuantConfig::from_json(q.to_json(), "config.json");
+    const auto q = awqx::quant_config_from_json(j, "config.json");
+    const auto q2 = awqx::quant_config_from_json(awqx::to_json(q), "config.json");
     if (q2.bits != q.bits || q2.group_size != q.group_size || q2.zero_point != q.zero_point ||
         q2.version != q.version || q2.modules_to_not_convert != q.modules_to_not_convert)
       __builtin_trap();

@@ -4,11 +4,14 @@
 #include "awqx/config.hpp"
 #include "awqx/error.hpp"
 #include "awqx/fileutil.hpp"
+#include "io/config_json.hpp"
 #include "test_util.hpp"
 
 using awqx::ErrorCode;
 using awqx::ModelConfig;
 using awqx::QuantConfig;
+using awqx::quant_config_from_json;
+using awqx::to_json;
 
 namespace {
 using awqx_test::expect_error;
@@ -138,32 +141,32 @@ TEST(Config, GenerationConfigEosWins) {
 }
 
 TEST(QuantConfigTest, AutoAwqKeys) {
-  auto q = QuantConfig::from_json(nlohmann::json::parse(R"({"quant_method":"awq","w_bit":4,"q_group_size":64,
+  auto q = quant_config_from_json(nlohmann::json::parse(R"({"quant_method":"awq","w_bit":4,"q_group_size":64,
     "zero_point":true,"version":"GEMM","modules_to_not_convert":["visual"]})"),
                                   "c.json");
   EXPECT_TRUE(q.present);
   EXPECT_EQ(q.group_size, 64);
   EXPECT_EQ(q.version, "gemm");
   EXPECT_EQ(q.modules_to_not_convert, std::vector<std::string>{"visual"});
-  auto j = q.to_json();
+  auto j = to_json(q);
   EXPECT_EQ(j["bits"], 4);
   EXPECT_EQ(j["group_size"], 64);
   EXPECT_EQ(j["quant_method"], "awq");
-  auto q2 = QuantConfig::from_json(nlohmann::json::parse(R"({"quant_method":"awq","bits":4,"group_size":128,
+  auto q2 = quant_config_from_json(nlohmann::json::parse(R"({"quant_method":"awq","bits":4,"group_size":128,
     "zero_point":false,"version":"gemv","modules_to_not_convert":null})"),
                                    "c.json");
   EXPECT_FALSE(q2.zero_point);
   EXPECT_TRUE(q2.modules_to_not_convert.empty());
-  EXPECT_TRUE(q2.to_json()["modules_to_not_convert"].is_null());
+  EXPECT_TRUE(to_json(q2)["modules_to_not_convert"].is_null());
   // Embedded in config.json.
   auto c = nlohmann::json::parse(kLlama);
-  c["quantization_config"] = q.to_json();
+  c["quantization_config"] = to_json(q);
   EXPECT_EQ(ModelConfig::parse(c.dump(), "c.json").quant.group_size, 64);
 }
 
 TEST(QuantConfigTest, Rejections) {
   auto bad = [](const char* text, ErrorCode code, const char* needle) {
-    expect_error([&] { QuantConfig::from_json(nlohmann::json::parse(text), "c.json"); }, code, needle);
+    expect_error([&] { quant_config_from_json(nlohmann::json::parse(text), "c.json"); }, code, needle);
   };
   bad(R"({"quant_method":"gptq","bits":4})", ErrorCode::unsupported_model, "quant_method");
   bad(R"({"quant_method":"awq","bits":8})", ErrorCode::unsupported_model, "bits");

@@ -84,7 +84,7 @@ void write_checkpoint(const std::string& dir) {
     add_linear(rng, ts, p + "mlp.down_proj", kHidden, kInter);
   }
   std::filesystem::create_directories(dir);
-  awqx::write_file_atomic(dir + "/config.json", c.to_json().dump(2));
+  awqx::write_file_atomic(dir + "/config.json", c.to_json_text());
   awqx::write_safetensors_sharded(dir, ts, size_t{32} << 20);  // ~one layer per shard, like HF
 }
 

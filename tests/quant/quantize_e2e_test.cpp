@@ -124,7 +124,13 @@ TEST(QuantizeE2E, KillNineThenRerunIsByteIdentical) {
   ASSERT_EQ(run_cli(args(tmp / "out")), 0);
   for (const auto& e : fs::directory_iterator(tmp / "ref")) {
     const std::string name = e.path().filename().string();
-    EXPECT_EQ(awqx::read_file(tmp / ("ref/" + name)), awqx::read_file(tmp / ("out/" + name))) << name;
+    std::string ref = awqx::read_file(tmp / ("ref/" + name));
+    if (name == "README.md") {  // the model card quotes the command, whose --out differs
+      const std::string from = tmp / "ref", to = tmp / "out";
+      for (size_t p = ref.find(from); p != std::string::npos; p = ref.find(from, p + to.size()))
+        ref.replace(p, from.size(), to);
+    }
+    EXPECT_EQ(ref, awqx::read_file(tmp / ("out/" + name))) << name;
   }
   EXPECT_FALSE(fs::exists(tmp / "out.tmp"));
 }

@@ -1,0 +1,34 @@
+// Row-kernel interface for attention and SwiGLU, declared by the kernels layer so per-ISA code
+// (simd/<isa>/ops_<isa>.cpp) implements it without knowing the model. The graph
+// (src/model/ops.cpp) picks one set per process and keeps the portable versions as the oracle
+// (tests/model/ops_test.cpp).
+#pragma once
+#include <cstdint>
+
+#include "awqx/kv_cache.hpp"
+
+namespace awqx::kernels {
+
+// Where the cached keys/values of kv head h live: position p at
+//   base + h*head_stride + table[p / block_size]*block_stride + (p % block_size)*pos_stride
+// (head_dim contiguous elements of `type`; the same for v). table == nullptr: one block, i.e.
+// base + h*head_stride + p*pos_stride. The paged pool (awqx/kv_cache.hpp) and the calibrator's
+// token-major fp32 rows are both expressed this way, so there is one attention implementation.
+struct KvRows {
+  const void* k;
+  const void* v;
+  const int32_t* table = nullptr;
+  int64_t block_size = 0, block_stride = 0, pos_stride = 0, head_stride = 0;
+  KvType type = KvType::f32;
+};
+
+// One query row of one head over n_keys cached positions of one kv head (kv: its rows, with
+// head_stride already applied to k/v). scores: scratch of >= n_keys floats.
+// out[head_dim] = softmax(scale · q·Kᵀ) · V. Returns false (out untouched) for a head_dim it has
+// no register tile for; the caller then uses its portable loop.
+[[nodiscard]] bool attend_row_avx512(const float* q, const KvRows& kv, int64_t n_keys, int head_dim, float scale,
+                                     float* scores, float* out);
+// out[i] = silu(g[i]) * u[i], i < n. out may alias g.
+void silu_mul_avx512(const float* g, const float* u, float* out, int64_t n);
+
+}  // namespace awqx::kernels

@@ -1,0 +1,70 @@
+# ctest package_consumers: installs BUILD_DIR into a temporary prefix, checks that the installed
+# headers include nothing private or third-party, then builds and runs the two consumers
+#   tests/package/find_package_consumer (find_package(awqx 0.x) -> awqx::awqx)
+#   tests/package/pkgconfig_consumer    (pkg-config --cflags --libs awqx)
+# and checks what they print. Args: -DBUILD_DIR -DSOURCE_DIR -DVERSION.
+set(work ${BUILD_DIR}/package-test)
+file(REMOVE_RECURSE ${work})
+set(prefix ${work}/prefix)
+
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "failed (${rc}): ${ARGN}\n${out}\n${err}")
+  endif()
+  set(last_out "${out}" PARENT_SCOPE)
+endfunction()
+
+run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix})
+foreach(f include/awqx/version.hpp include/awqx/error.hpp)
+  if(NOT EXISTS ${prefix}/${f})
+    message(FATAL_ERROR "install: ${f} missing")
+  endif()
+endforeach()
+file(GLOB_RECURSE libs ${prefix}/lib*/libawqx.a ${prefix}/lib*/libawqx.so)
+list(LENGTH libs nlibs)
+if(NOT nlibs EQUAL 2)
+  message(FATAL_ERROR "install: expected libawqx.a and libawqx.so, found: ${libs}")
+endif()
+
+# Installed headers may include only standard headers and other awqx headers.
+file(GLOB headers ${prefix}/include/awqx/*.hpp)
+foreach(h ${headers})
+  file(STRINGS ${h} incs REGEX "^[ \t]*#[ \t]*include")
+  foreach(i ${incs})
+    if(i MATCHES "\"awqx/[a-z0-9_]+\\.hpp\"")
+      string(REGEX MATCH "awqx/[a-z0-9_]+\\.hpp" dep "${i}")
+      if(NOT EXISTS ${prefix}/include/${dep})
+        message(FATAL_ERROR "${h}: includes ${dep}, which is not installed")
+      endif()
+    elseif(NOT i MATCHES "<[a-z_0-9]+>")
+      message(FATAL_ERROR "${h}: '${i}' is not a standard header (installed headers must not leak private or "
+                          "third-party headers)")
+    endif()
+  endforeach()
+endforeach()
+
+# find_package consumer.
+run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/package/find_package_consumer -B ${work}/fp
+    -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=Release)
+run(${CMAKE_COMMAND} --build ${work}/fp)
+run(${work}/fp/consumer)
+message(STATUS "find_package consumer: ${last_out}")
+if(NOT last_out MATCHES "^awqx ${VERSION} find_package ok: q\\[3\\]\\[5\\]=5 error=io")
+  message(FATAL_ERROR "find_package consumer printed: ${last_out}")
+endif()
+
+# pkg-config consumer (relocatable .pc: found from PKG_CONFIG_PATH alone).
+file(GLOB pcdir ${prefix}/lib*/pkgconfig)
+file(COPY ${SOURCE_DIR}/tests/package/pkgconfig_consumer/ DESTINATION ${work}/pc)
+run(${CMAKE_COMMAND} -E env PKG_CONFIG_PATH=${pcdir} pkg-config --modversion awqx)
+if(NOT last_out MATCHES "^${VERSION}")
+  message(FATAL_ERROR "pkg-config --modversion awqx: ${last_out}")
+endif()
+run(${CMAKE_COMMAND} -E env PKG_CONFIG_PATH=${pcdir} make -s -C ${work}/pc consumer)
+get_filename_component(libdir ${pcdir} DIRECTORY)
+run(${CMAKE_COMMAND} -E env LD_LIBRARY_PATH=${libdir} ${work}/pc/consumer)
+message(STATUS "pkg-config consumer: ${last_out}")
+if(NOT last_out MATCHES "^awqx ${VERSION} pkg-config ok: error=format")
+  message(FATAL_ERROR "pkg-config consumer printed: ${last_out}")
+endif()
