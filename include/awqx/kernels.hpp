@@ -137,7 +137,7 @@ void register_ref_kernels(Registry& r);
 void register_avx2_kernels(Registry& r);
 void register_avx512_kernels(Registry& r);
 void register_avx512vnni_kernels(Registry& r);
-void register_amx_int8_kernels(Registry& r);
+void register_amx_kernels(Registry& r);
 void register_onednn_kernels(Registry& r);
 
 // Shared pack / support helpers (no ISA flags; usable by any entry).

@@ -22,10 +22,10 @@ constexpr int kAmxBf16MinM = 4;
 // is not a multiple of 64 (g = 32), so a group always ends on a step boundary.
 inline int amx_k_step(int group) { return group % 64 == 0 ? 64 : 32; }
 
-// Rows per M chunk: the chunk's int8 activations (rows × k) stay in L2 (~1 MiB) beside the
+// Rows per M chunk: the chunk's activations (rows × row_bytes) stay in L2 (~1 MiB) beside the
 // unpacked weight tiles; a multiple of 32 (the row blocking).
-inline int64_t amx_m_chunk(int64_t k) {
-  const int64_t rows = (int64_t{1} << 20) / (k > 0 ? k : 1) / 32 * 32;
+inline int64_t amx_m_chunk(int64_t row_bytes) {
+  const int64_t rows = (int64_t{1} << 20) / (row_bytes > 0 ? row_bytes : 1) / 32 * 32;
   return rows < 32 ? 32 : rows;
 }
 

@@ -94,7 +94,7 @@ const Registry& registry() {
     register_avx2_kernels(r);
     register_avx512_kernels(r);
     register_avx512vnni_kernels(r);
-    register_amx_int8_kernels(r);
+    register_amx_kernels(r);
     register_onednn_kernels(r);
     return r;
   }();
