@@ -6,6 +6,7 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "awqx/cpu.hpp"
@@ -28,6 +29,12 @@ std::string exact_backend() {
   return "ref";
 }
 
+SamplingOptions greedy_sampling() {
+  SamplingOptions so;
+  so.temperature = 0;
+  return so;
+}
+
 struct Fixture {
   std::unique_ptr<Tokenizer> tok;
   std::unique_ptr<Model> model;
@@ -47,6 +54,16 @@ struct Fixture {
       return true;
     });
     return out;
+  }
+  // The token ids of each of `texts` and its first n greedy tokens from generate() alone.
+  std::pair<std::vector<std::vector<int32_t>>, std::vector<std::vector<int32_t>>> greedy_references(
+      const std::vector<std::string>& texts, int64_t n) {
+    std::vector<std::vector<int32_t>> ids, want;
+    for (const auto& p : texts) {
+      ids.push_back(tok->encode(p, true));
+      want.push_back(reference(ids.back(), n, greedy_sampling()));
+    }
+    return {ids, want};
   }
 };
 
@@ -140,13 +157,8 @@ TEST(ModelBatch, SixteenBitKvStaysCloseToF32) {
 
 TEST(Engine, ConcurrentGreedyEqualsGenerateAlone) {
   Fixture f;
-  SamplingOptions greedy;
-  greedy.temperature = 0;
-  std::vector<std::vector<int32_t>> ids, want;
-  for (const auto& p : prompts()) {
-    ids.push_back(f.tok->encode(p, true));
-    want.push_back(f.reference(ids.back(), 24, greedy));
-  }
+  const SamplingOptions greedy = greedy_sampling();
+  const auto [ids, want] = f.greedy_references(prompts(), 24);
   EngineOptions eo;
   eo.max_batch = 5;  // fewer slots than requests: some wait in the queue
   eo.prefill_chunk = 7;  // prompts are prefilled in several chunks beside running decodes
@@ -191,8 +203,7 @@ TEST(Engine, SampledOutputEqualsGenerateWithSameSeed) {
 
 TEST(Engine, PrefixReuseGivesSameOutputAndSkipsCachedBlocks) {
   Fixture f;
-  SamplingOptions greedy;
-  greedy.temperature = 0;
+  const SamplingOptions greedy = greedy_sampling();
   std::string sys;
   for (int i = 0; i < 12; ++i) sys += "The quick brown fox jumps over the lazy dog. ";
   const auto ids = f.tok->encode(sys + "Then", true);
@@ -211,19 +222,14 @@ TEST(Engine, PrefixReuseGivesSameOutputAndSkipsCachedBlocks) {
 }
 
 TEST(Engine, TinyPoolPreemptsAndStillMatches) {
-  Fixture f;
-  SamplingOptions greedy;
-  greedy.temperature = 0;
-  std::vector<std::vector<int32_t>> ids, want;
-  for (const auto& p : prompts()) {
-    ids.push_back(f.tok->encode(p, true));
-    want.push_back(f.reference(ids.back(), 64, greedy));
-  }
   EngineOptions eo;
   eo.block_size = 4;
   eo.max_batch = 6;
   // Fewer blocks than 6 sequences at full length: decodes run the pool dry and the newest is preempted.
   eo.kv_cache_mb = 1;
+  Fixture f;
+  const auto [ids, want] = f.greedy_references(prompts(), 64);
+  const SamplingOptions greedy = greedy_sampling();
   const size_t block_bytes = f.model->kv_bytes_per_token() * 4;
   ASSERT_LT(static_cast<int64_t>((1u << 20) / block_bytes), 6 * 64 / 4) << "pool too large to force preemption";
   Engine eng(*f.model, *f.tok, eo);
@@ -259,8 +265,7 @@ TEST(Engine, CancelFreesBlocksAndQueueIsBounded) {
 
 TEST(Engine, StopStringsEndTheTextBeforeTheStop) {
   Fixture f;
-  SamplingOptions greedy;
-  greedy.temperature = 0;
+  const SamplingOptions greedy = greedy_sampling();
   const auto ids = f.tok->encode("Once upon a time", true);
   Engine eng(*f.model, *f.tok, EngineOptions{});
   const Collected full = drain(*eng.submit(GenRequest{ids, 30, greedy, {}, true}));
