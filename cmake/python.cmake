@@ -27,7 +27,8 @@ if(NOT pybind11_FOUND)
 endif()
 
 file(GLOB AWQX_PY_EXT_SRC CONFIGURE_DEPENDS python/ext/*.cpp)
-pybind11_add_module(_awqx MODULE ${AWQX_PY_EXT_SRC})
+# NO_EXTRAS: no LTO link step (it serializes a slow link in CI for no measurable gain here).
+pybind11_add_module(_awqx MODULE NO_EXTRAS ${AWQX_PY_EXT_SRC})
 target_include_directories(_awqx PRIVATE src)
 target_link_libraries(_awqx PRIVATE awqx)
 set_target_properties(_awqx PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/python/awqx)

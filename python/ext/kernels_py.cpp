@@ -72,7 +72,7 @@ std::unique_ptr<PackedLinear> pack(const py::array& qweight, const py::array& qz
 
 using F32Array = py::array_t<float, py::array::c_style>;
 
-F32Array linear(const F32Array& x, const PackedLinear& p, std::optional<F32Array> out) {
+F32Array linear(const F32Array& x, const PackedLinear& p, std::optional<py::array> out) {
   const int64_t k = p.lin->k(), n = p.lin->n();
   if (x.ndim() < 1 || x.shape(x.ndim() - 1) != k)
     throw Error::mismatch(ErrorCode::shape, "", "x", "last dimension " + std::to_string(k),
@@ -80,10 +80,12 @@ F32Array linear(const F32Array& x, const PackedLinear& p, std::optional<F32Array
   const int64_t m = x.ndim() == 1 ? 1 : x.size() / k;
   std::vector<py::ssize_t> shape(x.shape(), x.shape() + x.ndim());
   shape.back() = n;
-  F32Array y = out ? *out : F32Array(shape);
-  if (y.size() != m * n || !(y.flags() & py::array::c_style))
-    throw Error(ErrorCode::shape, "", "out", "expected a C-contiguous float32 array of " + std::to_string(m * n) +
-                                                 " elements");
+  // out is written in place, so it must already be what the kernel writes: no converting copy.
+  if (out && (out->dtype().kind() != 'f' || out->dtype().itemsize() != 4 || !(out->flags() & py::array::c_style) ||
+              !out->writeable() || out->size() != m * n))
+    throw Error(ErrorCode::invalid_argument, "", "out",
+                "expected a writeable C-contiguous float32 array of " + std::to_string(m * n) + " elements");
+  F32Array y = out ? F32Array::ensure(*out) : F32Array(shape);
   float* yp = y.mutable_data();
   const float* xp = x.data();
   {

@@ -124,6 +124,8 @@ def test_linear_matches_numpy_reference(backend):
     # out= is written in place; a 1-D x gives a 1-D y.
     buf = np.empty((m, n), np.float32)
     assert awqx.linear(x, packed, out=buf) is not None and np.array_equal(buf, y)
+    with pytest.raises(awqx.InvalidArgumentError, match="out"):
+        awqx.linear(x, packed, out=np.empty((n, m), np.float32).T)  # not C-contiguous: would be a copy
     # m = 1 may pick another kernel (gemv) than m = 5 (gemm): same bound, bit-exact only for ref.
     y1 = awqx.linear(x[2], packed)
     assert y1.shape == (n,)
