@@ -36,7 +36,12 @@ struct QuantizeOptions {
   bool resume = true;                  // continue from <out>.tmp when its options hash matches
   bool overwrite = false;              // replace an existing <out>
   bool low_cpu_mem = true;             // layer streaming (always on; kept for AutoAWQ parity)
-  std::string backend;                 // unused by the search (fp32 sgemm); recorded for parity
+  std::string backend;                 // unused by the search; recorded for parity
+  // Precision of the search's matmuls (the layer forward per grid point, the clip errors):
+  // "auto" = bf16 with fp32 accumulation (oneDNN) where the CPU has AMX-BF16 or AVX512-BF16 and
+  // not under autoawq_compat, else fp32; "fp32"; "bf16". The calibration forward that feeds the
+  // next layer always runs in fp32.
+  std::string search_precision = "auto";
   std::string command;                 // what made the run, for the model card (README.md); "" = generic
 };
 

@@ -13,10 +13,12 @@
 namespace awqx::kernels {
 
 // Auto-selection crossovers (KernelEntry::min_m), measured with `awqx bench-kernels --m
-// 1,2,4,8,16,32 --k 4096 --n 11008` on a 2-core Xeon with AMX (README "Kernels"): below them the
-// VNNI GEMM wins because the per-call weight unpack is not amortized over enough rows.
-constexpr int kAmxInt8MinM = 4;
-constexpr int kAmxBf16MinM = 4;
+// 2,4,8,16,32,128,512` (Llama-2-7B shapes, total ms over the four) on a 2-core Xeon with AMX
+// (README "AMX"): VNNI 25 / 51 / 119 ms at m = 8 / 16 / 32, AMX int8 75 / 61 / 79, AMX bf16
+// 74 / 85 / 106. Below m = 32 the VNNI GEMM wins: the per-call weight unpack (int4 → s8/bf16
+// tiles, a full pass over the weights) is not amortized over enough rows.
+constexpr int kAmxInt8MinM = 32;
+constexpr int kAmxBf16MinM = 32;
 
 // K step of one tile multiply: 64 int8 (or 32 bf16 pairs) per A-tile row, halved when the group
 // is not a multiple of 64 (g = 32), so a group always ends on a step boundary.

@@ -119,6 +119,9 @@ void add_quantize_command(CLI::App& app) {
       ->excludes(val)
       ->excludes(frac)
       ->excludes(seq);
+  c->add_option("--search-precision", f->opt.search_precision,
+                 "matmuls of the scale/clip search: auto (bf16 on AMX/AVX512-BF16 CPUs), fp32, bf16")
+      ->capture_default_str();
   c->add_option("--modules-to-not-convert", f->modules, "comma-separated names/globs kept in FP");
   c->add_option("--calib", f->opt.calib_files, "calibration file (.txt/.jsonl/.jsonl.zst) or 'pileval'; repeatable");
   c->add_option("--calib-text", f->opt.calib_texts, "calibration text; repeatable");

@@ -56,8 +56,16 @@ void layer_forward(const LayerWeights& lw, const LayerShape& s, const ops::RopeT
 
 // Which linears are scaled / clipped / quantized (false = kept in FP: modules_to_not_convert).
 // identity_scale and n_check_blocks are awqx's additions (issue 16); both off = AutoAWQ exactly.
+// Matmul precision of the search (QuantizeOptions::search_precision, resolved).
+enum class MatPrecision { fp32, bf16 };
+
+// y[m][n] = x[m][k]·w[n][k]ᵀ in the given precision: fp32 = oneDNN sgemm; bf16 = x and w
+// rounded to bf16, fp32 accumulation (oneDNN matmul: AMX tiles or AVX512-BF16).
+void search_matmul(const float* x, const float* w, float* y, int64_t m, int64_t n, int64_t k, MatPrecision prec);
+
 struct AwqParams {
   QParams q;
+  MatPrecision precision = MatPrecision::fp32;
   int n_grid = 20;
   bool duo_scaling = true;
   bool apply_clip = true;
@@ -107,7 +115,7 @@ struct ClipStats {
 // candidate only if it lowers the (row, group)'s error on the sampled fit and check tokens both;
 // the best candidate on all sampled tokens wins (no clip when none qualifies).
 void clip_weight(float* w, int64_t n, int64_t k, const float* x, int64_t t, const QParams& p, int64_t t_fit = 0,
-                 ClipStats* stats = nullptr);
+                 ClipStats* stats = nullptr, MatPrecision prec = MatPrecision::fp32);
 
 // Sum of squared differences / count, deterministic.
 double mse(const float* a, const float* b, int64_t n);
@@ -120,8 +128,8 @@ namespace awqx::quant {
 // receives the attention output [T][n_heads*head_dim].
 void attn_block(const float* xn, const float* wq, const float* bq, const float* wk, const float* bk, const float* wv,
                 const float* bv, const float* wo, const LayerShape& s, const ops::RopeTable& rope, int64_t n_blocks,
-                int64_t seqlen, float* out, std::vector<float>* o_in);
+                int64_t seqlen, float* out, std::vector<float>* o_in, MatPrecision prec = MatPrecision::fp32);
 // MLP on normed input hn [T][hidden] -> out [T][hidden]; act (optional) receives silu(gate)*up.
 void mlp_block(const float* hn, const float* wg, const float* wu, const float* wd, const LayerShape& s, int64_t t,
-               float* out, std::vector<float>* act);
+               float* out, std::vector<float>* act, MatPrecision prec = MatPrecision::fp32);
 }  // namespace awqx::quant

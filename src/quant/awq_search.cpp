@@ -190,17 +190,18 @@ void awq_scale_and_clip(LayerWeights& lw, const LayerShape& s, const ops::RopeTa
   Group g_qkv{{kQ, kK, kV}, &rec.attn_in,
               [&](const std::vector<const float*>& w, int64_t b0, int64_t nb, float* out) {
                 attn_block(rec.attn_in.data() + b0 * seqlen * h, w[0], bias(kQ), w[1], bias(kK), w[2], bias(kV),
-                           lw.w[kO].data(), s, rope, nb, seqlen, out, nullptr);
+                           lw.w[kO].data(), s, rope, nb, seqlen, out, nullptr, p.precision);
               }};
   Group g_o{{kO}, &rec.o_in, [&](const std::vector<const float*>& w, int64_t b0, int64_t nb, float* out) {
-              ops::matmul_f32(rec.o_in.data() + b0 * seqlen * qd, w[0], out, nb * seqlen, h, qd);
+              search_matmul(rec.o_in.data() + b0 * seqlen * qd, w[0], out, nb * seqlen, h, qd, p.precision);
             }};
   Group g_mlp{{kGate, kUp}, &rec.mlp_in, [&](const std::vector<const float*>& w, int64_t b0, int64_t nb, float* out) {
                 mlp_block(rec.mlp_in.data() + b0 * seqlen * h, w[0], w[1], lw.w[kDown].data(), s, nb * seqlen, out,
-                          nullptr);
+                          nullptr, p.precision);
               }};
   Group g_down{{kDown}, &rec.down_in, [&](const std::vector<const float*>& w, int64_t b0, int64_t nb, float* out) {
-                 ops::matmul_f32(rec.down_in.data() + b0 * seqlen * s.inter, w[0], out, nb * seqlen, h, s.inter);
+                 search_matmul(rec.down_in.data() + b0 * seqlen * s.inter, w[0], out, nb * seqlen, h, s.inter,
+                               p.precision);
                }};
 
   // 1. Searches, all on the original weights and recorded inputs (AutoAWQ order).
@@ -257,13 +258,13 @@ void awq_scale_and_clip(LayerWeights& lw, const LayerShape& s, const ops::RopeTa
       const float* x = gr->x->data();
       if (!sp.check()) {
         ClipStats st;
-        clip_weight(lw.w[l].data(), n, k, x, t, p.q, 0, &st);
+        clip_weight(lw.w[l].data(), n, k, x, t, p.q, 0, &st, p.precision);
         rep.clip_kept[l] = st.kept, rep.clip_groups[l] = st.groups;
         continue;
       }
       const std::vector<float> unclipped = lw.w[l];
       ClipStats st;
-      clip_weight(lw.w[l].data(), n, k, x, t, p.q, t_fit, &st);
+      clip_weight(lw.w[l].data(), n, k, x, t, p.q, t_fit, &st, p.precision);
       rep.clip_kept[l] = st.kept, rep.clip_reverted[l] = st.reverted, rep.clip_groups[l] = st.groups;
       if (st.kept == 0) continue;
       // Block check on the check blocks: FP reference, then the group quantized with/without this clip.
@@ -294,7 +295,7 @@ void awq_scale_and_clip(LayerWeights& lw, const LayerShape& s, const ops::RopeTa
 }
 
 void clip_weight(float* w, int64_t n, int64_t k, const float* x, int64_t t, const QParams& p, int64_t t_fit,
-                 ClipStats* stats) {
+                 ClipStats* stats, MatPrecision prec) {
   constexpr int kSteps = 10;  // int(max_shrink 0.5 * n_grid 20)
   constexpr int64_t kSampleTokens = 512, kRowBatch = 64;
   const int64_t g = p.group(k), ng = k / g;
@@ -325,7 +326,7 @@ void clip_weight(float* w, int64_t n, int64_t k, const float* x, int64_t t, cons
           }
         }
       });
-      ops::matmul_f32(xg.data(), d.data(), y.data(), ts, nb * kSteps, g);
+      search_matmul(xg.data(), d.data(), y.data(), ts, nb * kSteps, g, prec);
       const int64_t cols = nb * kSteps;
       parallel_for(0, nb, 4, [&](int64_t a, int64_t b) {
         for (int64_t r = a; r < b; ++r) {

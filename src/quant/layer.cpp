@@ -41,13 +41,13 @@ void add_bias(float* y, const float* b, int64_t m, int64_t n) {
 
 void attn_block(const float* xn, const float* wq, const float* bq, const float* wk, const float* bk, const float* wv,
                 const float* bv, const float* wo, const LayerShape& s, const ops::RopeTable& rope, int64_t n_blocks,
-                int64_t seqlen, float* out, std::vector<float>* o_in) {
+                int64_t seqlen, float* out, std::vector<float>* o_in, MatPrecision prec) {
   const int64_t t = n_blocks * seqlen, h = s.hidden, qd = int64_t{s.n_heads} * s.head_dim,
                 kd = int64_t{s.n_kv} * s.head_dim;
   std::vector<float> q(static_cast<size_t>(t * qd)), k(static_cast<size_t>(t * kd)), v(static_cast<size_t>(t * kd));
-  ops::matmul_f32(xn, wq, q.data(), t, qd, h);
-  ops::matmul_f32(xn, wk, k.data(), t, kd, h);
-  ops::matmul_f32(xn, wv, v.data(), t, kd, h);
+  search_matmul(xn, wq, q.data(), t, qd, h, prec);
+  search_matmul(xn, wk, k.data(), t, kd, h, prec);
+  search_matmul(xn, wv, v.data(), t, kd, h, prec);
   add_bias(q.data(), bq, t, qd);
   add_bias(k.data(), bk, t, kd);
   add_bias(v.data(), bv, t, kd);
@@ -62,17 +62,17 @@ void attn_block(const float* xn, const float* wq, const float* bq, const float* 
     ops::attention(qb, seqlen, qd, kb, v.data() + b * seqlen * kd, kd, 0, s.n_heads, s.n_kv, s.head_dim,
                    a.data() + b * seqlen * qd, qd);
   }
-  ops::matmul_f32(a.data(), wo, out, t, h, qd);
+  search_matmul(a.data(), wo, out, t, h, qd, prec);
 }
 
 void mlp_block(const float* hn, const float* wg, const float* wu, const float* wd, const LayerShape& s, int64_t t,
-               float* out, std::vector<float>* act) {
+               float* out, std::vector<float>* act, MatPrecision prec) {
   const int64_t h = s.hidden, in = s.inter;
   std::vector<float> g(static_cast<size_t>(t * in)), u(static_cast<size_t>(t * in));
-  ops::matmul_f32(hn, wg, g.data(), t, in, h);
-  ops::matmul_f32(hn, wu, u.data(), t, in, h);
+  search_matmul(hn, wg, g.data(), t, in, h, prec);
+  search_matmul(hn, wu, u.data(), t, in, h, prec);
   ops::silu_mul(g.data(), u.data(), g.data(), t * in);
-  ops::matmul_f32(g.data(), wd, out, t, h, in);
+  search_matmul(g.data(), wd, out, t, h, in, prec);
   if (act) *act = std::move(g);
 }
 

@@ -25,6 +25,7 @@
 
 #include "awqx/awq_format.hpp"
 #include "awqx/config.hpp"
+#include "awqx/cpu.hpp"
 #include "awqx/error.hpp"
 #include "awqx/fileutil.hpp"
 #include "awqx/quantize.hpp"
@@ -82,6 +83,26 @@ void validate_options(const QuantizeOptions& o) {
     bad("--check-fraction", "a fraction strictly between 0 and 1", fmt::format("{}", o.check_fraction));
   if (o.autoawq_compat && o.sequential_inputs)
     bad("--sequential-inputs", "off with --autoawq-compat (AutoAWQ calibrates on FP inputs)", "on");
+  if (o.search_precision != "auto" && o.search_precision != "fp32" && o.search_precision != "bf16")
+    bad("--search-precision", "auto, fp32 or bf16", o.search_precision);
+  if (o.autoawq_compat && o.search_precision == "bf16")
+    bad("--search-precision", "fp32 or auto with --autoawq-compat (its output is byte-identical to the fp32 search)",
+        "bf16");
+  const CpuInfo& cpu = cpu_info();
+  if (o.search_precision == "bf16" && !(cpu.avx512bf16 && cpu.has(Isa::avx512)) && !cpu.amx_bf16)
+    throw Error(ErrorCode::unsupported_hardware, "", "--search-precision",
+                "bf16 needs AVX512-BF16 or AMX-BF16 (this CPU has neither); use fp32");
+}
+
+// "auto": bf16 where a bf16 matrix unit is there (AMX tiles or AVX512-BF16), except under
+// --autoawq-compat (byte-identical fp32 search); validate() has rejected impossible requests.
+quant::MatPrecision search_precision(const QuantizeOptions& o) {
+  if (o.search_precision == "fp32" || (o.search_precision == "auto" && o.autoawq_compat))
+    return quant::MatPrecision::fp32;
+  if (o.search_precision == "bf16") return quant::MatPrecision::bf16;
+  const CpuInfo& cpu = cpu_info();
+  return (cpu.avx512bf16 && cpu.has(Isa::avx512)) || (cpu.amx_bf16 && cpu.has(Isa::amx)) ? quant::MatPrecision::bf16
+                                                                                            : quant::MatPrecision::fp32;
 }
 
 // The per-layer report: per searched group, the winning candidate and the block losses.
@@ -255,7 +276,8 @@ QuantizeReport quantize_model_impl(const std::string& model_dir, const std::stri
                        {"seqlen", seqlen}, {"config", raw_json(cfg)}, {"tensors", store.names()},
                        {"bytes", store.total_bytes()}, {"format", 1}, {"compat", opt.autoawq_compat},
                        {"identity", opt.identity_scale}, {"validate", opt.validate},
-                       {"check_fraction", opt.check_fraction}, {"sequential", opt.sequential_inputs}};
+                       {"check_fraction", opt.check_fraction}, {"sequential", opt.sequential_inputs},
+                       {"search_precision", search_precision(opt) == quant::MatPrecision::bf16 ? "bf16" : "fp32"}};
   const std::string hs = hj.dump();
   const uint64_t hash = fnv1a(calib.data(), calib.size() * sizeof(int32_t), fnv1a(hs.data(), hs.size()));
   const std::string hash_hex = fmt::format("{:016x}", hash);
@@ -360,6 +382,7 @@ QuantizeReport quantize_model_impl(const std::string& model_dir, const std::stri
         ap.duo_scaling = opt.duo_scaling;
         ap.apply_clip = opt.apply_clip;
         ap.identity_scale = !compat && opt.identity_scale;
+        ap.precision = search_precision(opt);
         ap.n_check_blocks = n_check;
         for (int l = 0; l < kNumLin; ++l) ap.quantize[l] = qflags[l];
         quant::awq_scale_and_clip(lw, shape, rope, rec, n_blocks, seqlen, ap, &lrep);
