@@ -3,17 +3,25 @@
 (p50/p99) at several numbers of concurrent streams. Standard library only.
 
 Each request is a streaming /v1/completions with a prompt of exactly --prompt-tokens token ids
-(BOS + fixed ids, so no tokenizer is needed), --gen-tokens generated tokens (ignore_eos), greedy.
+(BOS + ids, so no tokenizer is needed), --gen-tokens generated tokens (ignore_eos), greedy.
+Every request's prompt differs from its first token on (no prefix-cache hits) unless
+--shared-prefix N: then the first N ids after BOS are the same in every request and only the
+rest differs (the prefix cache's case: a long system prompt or chat history).
 At concurrency C, C client threads each send --requests-per-stream requests back to back.
-TTFT = request sent -> first chunk with text; ITL = gaps between later text chunks.
+TTFT = request sent -> first token chunk; ITL = gaps between later token chunks; decode
+tok/s per stream = (tokens - 1) / (last chunk - first chunk), the median over requests (compare
+with `awqx bench`'s decode tok/s at one stream). Mean batch = generated tokens / engine steps
+from the server's /metrics over the level.
 
   tools/bench_serve.py --url http://127.0.0.1:8080 [--concurrency 1,2,4,8,16] [--csv F] [--plot F.png]
 """
 import argparse
 import http.client
 import json
+import re
 import statistics
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -50,7 +58,9 @@ def one_request(host, port, body, headers):
             j = json.loads(payload)
             if "usage" in j and j["usage"]:
                 tokens = j["usage"]["completion_tokens"]
-            if j.get("choices") and j["choices"][0].get("text"):
+            # One chunk per token (its text may be empty: a random-weights model's ids beyond the
+            # byte tokenizer decode to nothing); the last one carries finish_reason.
+            if j.get("choices") and j["choices"][0].get("finish_reason") is None:
                 now = time.perf_counter()
                 if first is None:
                     first = now
@@ -58,20 +68,40 @@ def one_request(host, port, body, headers):
                     gaps.append(now - last)
                 last = now
     conn.close()
-    return (first - t0 if first else float("nan")), gaps, tokens, time.perf_counter() - t0
+    decode = (tokens - 1) / (last - first) if first and last > first and tokens > 1 else float("nan")
+    return (first - t0 if first else float("nan")), gaps, tokens, decode
 
 
-def run_level(host, port, conc, args, headers):
-    prompt = [1] + [(7 * i + 13) % 3000 + 100 for i in range(args.prompt_tokens - 1)]
-    body = json.dumps({"prompt": prompt, "max_tokens": args.gen_tokens, "temperature": 0, "ignore_eos": True,
-                       "stream": True, "stream_options": {"include_usage": True}})
-    ttft, itl, tokens, errors = [], [], [0], []
+def metrics(host, port, headers):
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    conn.request("GET", "/metrics", headers=headers)
+    text = conn.getresponse().read().decode()
+    conn.close()
+    return {k: float(v) for k, v in re.findall(r"^awqx_(\w+) ([0-9.eE+-]+)$", text, re.M)}
+
+
+def make_prompt(args, serial):
+    """BOS + prompt_tokens - 1 ids; the first shared_prefix of them fixed, the rest from serial."""
+    n = args.prompt_tokens - 1
+    # ids 3..252: valid for every tokenizer here (make-model's byte-level one has 258)
+    fixed = [(7 * i + 13) % 250 + 3 for i in range(min(args.shared_prefix, n))]
+    rest = [(31 * serial + 11 * i + 5) % 250 + 3 for i in range(n - len(fixed))]
+    return [1] + fixed + rest
+
+
+def run_level(host, port, conc, args, headers, serial):
+    ttft, itl, decode, tokens, errors = [], [], [], [0], []
     lock = threading.Lock()
 
     def worker():
         for _ in range(args.requests_per_stream):
+            with lock:
+                serial[0] += 1
+                body = json.dumps({"prompt": make_prompt(args, serial[0]), "max_tokens": args.gen_tokens,
+                                   "temperature": 0, "ignore_eos": True, "stream": True,
+                                   "stream_options": {"include_usage": True}})
             try:
-                t, g, n, _ = one_request(host, port, body, headers)
+                t, g, n, d = one_request(host, port, body, headers)
             except Exception as e:  # noqa: BLE001 - reported in the table
                 with lock:
                     errors.append(str(e))
@@ -79,17 +109,27 @@ def run_level(host, port, conc, args, headers):
             with lock:
                 ttft.append(t)
                 itl.extend(g)
+                decode.append(d)
                 tokens[0] += n
 
     threads = [threading.Thread(target=worker) for _ in range(conc)]
+    m0 = metrics(host, port, headers)
     t0 = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
+    if errors:
+        print(f"{len(errors)} errors at {conc} streams, first: {errors[0]}", file=sys.stderr)
+    m1 = metrics(host, port, headers)
+    steps = m1.get("engine_steps_total", 0) - m0.get("engine_steps_total", 0)
+    gen = m1.get("generation_tokens_total", 0) - m0.get("generation_tokens_total", 0)
+    cached = m1.get("prompt_tokens_cached_total", 0) - m0.get("prompt_tokens_cached_total", 0)
     return {"concurrency": conc, "requests": len(ttft), "errors": len(errors), "tokens": tokens[0],
             "wall_s": wall, "tok_s": tokens[0] / wall if wall > 0 else 0,
+            "decode_tok_s": statistics.median(decode) if decode else float("nan"),
+            "mean_batch": gen / steps if steps else float("nan"), "cached_tokens": int(cached),
             "ttft_p50_ms": 1e3 * pct(ttft, 50), "ttft_p99_ms": 1e3 * pct(ttft, 99),
             "itl_p50_ms": 1e3 * pct(itl, 50), "itl_p99_ms": 1e3 * pct(itl, 99),
             "itl_mean_ms": 1e3 * statistics.fmean(itl) if itl else float("nan")}
@@ -127,6 +167,7 @@ def main():
     ap.add_argument("--prompt-tokens", type=int, default=128)
     ap.add_argument("--gen-tokens", type=int, default=128)
     ap.add_argument("--requests-per-stream", type=int, default=2)
+    ap.add_argument("--shared-prefix", type=int, default=0, help="prompt ids after BOS common to all requests")
     ap.add_argument("--csv", default="")
     ap.add_argument("--plot", default="")
     args = ap.parse_args()
@@ -136,19 +177,21 @@ def main():
         headers["Authorization"] = "Bearer " + args.api_key
     one_request(u.hostname, u.port or 80, json.dumps({"prompt": [1, 100], "max_tokens": 2, "stream": True}),
                 headers)  # warm-up
-    rows = []
-    print(f"| streams | requests | errors | gen tok/s | TTFT p50 ms | TTFT p99 ms | ITL p50 ms | ITL p99 ms |")
-    print("|---|---|---|---|---|---|---|---|")
+    rows, serial = [], [0]
+    print("| streams | requests | errors | gen tok/s | TTFT p50 ms | TTFT p99 ms | ITL p50 ms | ITL p99 ms "
+          "| decode tok/s per stream | mean batch | cached prompt tokens |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for c in [int(x) for x in args.concurrency.split(",")]:
-        r = run_level(u.hostname, u.port or 80, c, args, headers)
+        r = run_level(u.hostname, u.port or 80, c, args, headers, serial)
         r["prompt"], r["gen"] = args.prompt_tokens, args.gen_tokens
         rows.append(r)
         print(f"| {c} | {r['requests']} | {r['errors']} | {r['tok_s']:.1f} | {r['ttft_p50_ms']:.1f} | "
-              f"{r['ttft_p99_ms']:.1f} | {r['itl_p50_ms']:.2f} | {r['itl_p99_ms']:.2f} |", flush=True)
+              f"{r['ttft_p99_ms']:.1f} | {r['itl_p50_ms']:.2f} | {r['itl_p99_ms']:.2f} | {r['decode_tok_s']:.2f} | "
+              f"{r['mean_batch']:.2f} | {r['cached_tokens']} |", flush=True)
     if args.csv:
         with open(args.csv, "w") as f:
             keys = ["concurrency", "requests", "errors", "tokens", "wall_s", "tok_s", "ttft_p50_ms", "ttft_p99_ms",
-                    "itl_p50_ms", "itl_p99_ms", "itl_mean_ms"]
+                    "itl_p50_ms", "itl_p99_ms", "itl_mean_ms", "decode_tok_s", "mean_batch", "cached_tokens"]
             f.write(",".join(keys) + "\n")
             for r in rows:
                 f.write(",".join(f"{r[k]:.3f}" if isinstance(r[k], float) else str(r[k]) for k in keys) + "\n")

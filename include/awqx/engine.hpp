@@ -71,6 +71,8 @@ struct EngineMetrics {
   uint64_t requests_total = 0, requests_finished = 0, requests_cancelled = 0, requests_rejected = 0;
   uint64_t prompt_tokens_total = 0, generated_tokens_total = 0, cached_prompt_tokens_total = 0;
   uint64_t steps_total = 0;
+  double forward_seconds_total = 0;  // time inside Model::forward_batch (the rest of a step's wall time is
+                                     // scheduling, sampling, streaming, or the engine thread waiting for a CPU)
   int64_t queue_length = 0, running = 0, last_batch_tokens = 0, last_batch_seqs = 0;
   int64_t kv_blocks_total = 0, kv_blocks_used = 0, kv_blocks_cached = 0;  // cached: free but holding a reusable prefix
   double generated_tokens_per_s = 0;  // over the last ~5 s

@@ -304,12 +304,15 @@ struct Engine::Impl {
       for (const SeqChunk& c : batch) step_tokens += c.m;
       lock.unlock();
       std::string err;
+      const auto t0 = Clock::now();
       try {
         model.forward_batch(batch.data(), static_cast<int64_t>(batch.size()), *pool, logits.data());
       } catch (const std::exception& e) {
         err = e.what();
       }
+      const double forward_s = std::chrono::duration<double>(Clock::now() - t0).count();
       lock.lock();
+      m.forward_seconds_total += forward_s;
       if (!err.empty()) {  // a bug, not user input (submit validated it): fail this batch's requests
         for (Sequence* s : batch_seqs) {
           finish(*s, FinishReason::error, err);

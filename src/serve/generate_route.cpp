@@ -167,7 +167,11 @@ bool sse_step(ServerState& st, SseState& s, httplib::DataSink& sink) {
       return false;
     }
   }
-  if (!ev.text.empty() && !send(chunk_json(s.head, ev.text, false, FinishReason::none))) return false;
+  // One chunk per generated token, as OpenAI streams: its text is empty while a UTF-8 character
+  // or a possible stop string is still incomplete (clients see progress; a load generator can
+  // time every token).
+  if ((!ev.text.empty() || !ev.tokens.empty()) && !send(chunk_json(s.head, ev.text, false, FinishReason::none)))
+    return false;
   if (!ev.done) return true;
   s.finished = true;
   if (normal_end(ev.finish)) {

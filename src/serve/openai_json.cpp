@@ -1,6 +1,8 @@
 // OpenAI JSON shapes and Prometheus text for `awqx serve`.
 #include "serve/openai_json.hpp"
 
+#include <string_view>
+
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
@@ -78,34 +80,58 @@ std::string models_json(const std::string& model_id, int64_t created, int64_t co
   return dump(json{{"object", "list"}, {"data", json::array({m})}});
 }
 
+// One metric a line: name, Prometheus type, help. Values: metrics_text, in the same order.
+constexpr const char* kMetricDefs = R"(requests_total counter Requests the engine accepted.
+requests_finished_total counter Requests that ran to a stop or length finish.
+requests_cancelled_total counter Requests cancelled (client gone or shutdown).
+requests_rejected_total counter Requests refused because the queue was full.
+prompt_tokens_total counter Prompt tokens processed.
+generation_tokens_total counter Tokens generated.
+prompt_tokens_cached_total counter Prompt tokens served from the prefix cache.
+engine_steps_total counter Batched forward steps run.
+engine_forward_seconds_total counter Seconds spent in the model's forward passes.
+queue_length gauge Requests waiting for admission.
+requests_running gauge Sequences in the running batch.
+batch_size gauge Sequences in the last step.
+batch_tokens gauge Tokens in the last step.
+kv_blocks_total gauge KV-cache blocks in the pool.
+kv_blocks_used gauge KV-cache blocks held by sequences.
+kv_blocks_cached gauge Free KV blocks still holding a reusable prefix.
+generation_tokens_per_second gauge Generated tokens per second over the last ~5 s.
+http_requests_total counter HTTP requests received.
+http_errors_4xx_total counter HTTP responses with a 4xx status.
+http_errors_5xx_total counter HTTP responses with a 5xx status.
+http_rejected_total counter 503 answers: queue full or shutting down.
+http_disconnects_total counter Clients gone before their response was complete.
+)";
+
+constexpr size_t count_lines(std::string_view s) {
+  size_t n = 0;
+  for (const char c : s) n += c == '\n';
+  return n;
+}
+
 std::string metrics_text(const EngineMetrics& m, const HttpCounters& h) {
+  const auto u = [](auto v) { return static_cast<double>(v); };
+  const double values[] = {
+      u(m.requests_total), u(m.requests_finished), u(m.requests_cancelled), u(m.requests_rejected),
+      u(m.prompt_tokens_total), u(m.generated_tokens_total), u(m.cached_prompt_tokens_total), u(m.steps_total),
+      m.forward_seconds_total, u(m.queue_length), u(m.running), u(m.last_batch_seqs), u(m.last_batch_tokens),
+      u(m.kv_blocks_total), u(m.kv_blocks_used), u(m.kv_blocks_cached), m.generated_tokens_per_s,
+      u(h.requests), u(h.errors_4xx), u(h.errors_5xx), u(h.rejected_503), u(h.disconnects)};
+  static_assert(sizeof values / sizeof values[0] == count_lines(kMetricDefs), "one value per kMetricDefs line");
   std::string s;
-  auto metric = [&](const char* name, const char* type, const char* help, auto value) {
-    s += fmt::format("# HELP awqx_{} {}\n# TYPE awqx_{} {}\nawqx_{} {}\n", name, help, name, type, name, value);
-  };
-  metric("requests_total", "counter", "Requests the engine accepted.", m.requests_total);
-  metric("requests_finished_total", "counter", "Requests that ran to a stop or length finish.", m.requests_finished);
-  metric("requests_cancelled_total", "counter", "Requests cancelled (client gone or shutdown).", m.requests_cancelled);
-  metric("requests_rejected_total", "counter", "Requests refused because the queue was full.", m.requests_rejected);
-  metric("prompt_tokens_total", "counter", "Prompt tokens processed.", m.prompt_tokens_total);
-  metric("generation_tokens_total", "counter", "Tokens generated.", m.generated_tokens_total);
-  metric("prompt_tokens_cached_total", "counter", "Prompt tokens served from the prefix cache.",
-         m.cached_prompt_tokens_total);
-  metric("engine_steps_total", "counter", "Batched forward steps run.", m.steps_total);
-  metric("queue_length", "gauge", "Requests waiting for admission.", m.queue_length);
-  metric("requests_running", "gauge", "Sequences in the running batch.", m.running);
-  metric("batch_size", "gauge", "Sequences in the last step.", m.last_batch_seqs);
-  metric("batch_tokens", "gauge", "Tokens in the last step.", m.last_batch_tokens);
-  metric("kv_blocks_total", "gauge", "KV-cache blocks in the pool.", m.kv_blocks_total);
-  metric("kv_blocks_used", "gauge", "KV-cache blocks held by sequences.", m.kv_blocks_used);
-  metric("kv_blocks_cached", "gauge", "Free KV blocks still holding a reusable prefix.", m.kv_blocks_cached);
-  metric("generation_tokens_per_second", "gauge", "Generated tokens per second over the last ~5 s.",
-         fmt::format("{:.3f}", m.generated_tokens_per_s));
-  metric("http_requests_total", "counter", "HTTP requests received.", h.requests);
-  metric("http_errors_4xx_total", "counter", "HTTP responses with a 4xx status.", h.errors_4xx);
-  metric("http_errors_5xx_total", "counter", "HTTP responses with a 5xx status.", h.errors_5xx);
-  metric("http_rejected_total", "counter", "503 answers: queue full or shutting down.", h.rejected_503);
-  metric("http_disconnects_total", "counter", "Clients gone before their response was complete.", h.disconnects);
+  std::string_view defs = kMetricDefs;
+  for (const double v : values) {
+    const std::string_view line = defs.substr(0, defs.find('\n'));
+    defs.remove_prefix(line.size() + 1);
+    const size_t a = line.find(' '), b = line.find(' ', a + 1);
+    const std::string_view name = line.substr(0, a), type = line.substr(a + 1, b - a - 1), help = line.substr(b + 1);
+    // Counts print as integers (exact below 2^53); rates and seconds with 3 decimals.
+    const std::string value = v == static_cast<double>(static_cast<int64_t>(v)) ? std::to_string(static_cast<int64_t>(v))
+                                                                                : fmt::format("{:.3f}", v);
+    s += fmt::format("# HELP awqx_{0} {1}\n# TYPE awqx_{0} {2}\nawqx_{0} {3}\n", name, help, type, value);
+  }
   return s;
 }
 

@@ -1,6 +1,10 @@
 // run_server: cpp-httplib setup (limits, timeouts, thread pool), bearer-key check, the small
 // routes, JSON 404/413/500 bodies, and SIGINT/SIGTERM shutdown.
+#include <sched.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -36,6 +40,36 @@ bool constant_time_equal(const std::string& a, const std::string& b) {
     diff |= static_cast<unsigned char>(x ^ y);
   }
   return diff == 0;
+}
+
+// Every thread of the server inherits the CPU mask of the thread that starts it, and
+// OMP_PROC_BIND pinned the process's first thread to the first core, where the engine thread
+// (the OpenMP master, the critical path of every step) also runs: pinned there, every HTTP
+// thread competed with it. unpin_this_thread() lets the kernel place them on any core of our
+// cpuset. The worker threads also get a lower priority (nice), so a busy one takes spare time
+// rather than the compute threads'; they mostly sleep, so they still run soon after they wake.
+// The accepting thread keeps the normal priority: a starved accept loop lets a burst of
+// connections overflow the listen backlog (SYN retries: seconds of delay, even resets).
+// Measured on 2 vCPUs, tiny model, 16 streams: README.
+constexpr int kHttpWorkerNice = 10;
+
+void unpin_this_thread() {
+  cpu_set_t all;
+  CPU_ZERO(&all);
+  for (int c = 0; c < CPU_SETSIZE; ++c) CPU_SET(c, &all);
+  sched_setaffinity(0, sizeof all, &all);  // best effort: a failure leaves it pinned, which still works
+}
+
+// httplib's pool, its threads started from a helper thread that is unpinned and niced first
+// (Linux: nice is per thread and inherited; raising it needs no privilege, undoing it would).
+httplib::TaskQueue* make_worker_pool(size_t threads) {
+  httplib::TaskQueue* pool = nullptr;
+  std::thread([&] {
+    unpin_this_thread();
+    setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), kHttpWorkerNice);
+    pool = new httplib::ThreadPool(threads);
+  }).join();
+  return pool;
 }
 
 ApiError simple_error(int status, std::string type, std::string code, std::string message) {
@@ -132,7 +166,7 @@ int run_server(Engine& engine, const Tokenizer& tokenizer, const std::string& mo
   const EngineOptions& eo = engine.options();
   const size_t threads = opts.n_http_threads > 0 ? static_cast<size_t>(opts.n_http_threads)
                                                  : static_cast<size_t>(eo.max_batch + eo.max_queue + 8);
-  svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  svr.new_task_queue = [threads] { return serve::make_worker_pool(threads); };
   svr.set_payload_max_length(opts.max_body_bytes);
   svr.set_read_timeout(opts.read_timeout_s, 0);
   svr.set_write_timeout(opts.write_timeout_s, 0);
@@ -142,6 +176,10 @@ int run_server(Engine& engine, const Tokenizer& tokenizer, const std::string& mo
   const int port = opts.port == 0 ? svr.bind_to_any_port(opts.host) : (svr.bind_to_port(opts.host, opts.port) ? opts.port : -1);
   if (port <= 0)
     throw Error(ErrorCode::io, "", "--host/--port", "cannot listen on " + opts.host + ":" + std::to_string(opts.port));
+
+  // httplib listens with a backlog of 5: 16 clients connecting at once overflowed it (SYN
+  // retries, up to 31 s). listen() again on a listening socket only resizes its backlog.
+  if (const int lfd = serve::find_listening_socket(port); lfd >= 0) ::listen(lfd, SOMAXCONN);
 
   // A closed client must give write() EPIPE, not kill the process.
   std::signal(SIGPIPE, SIG_IGN);
@@ -164,7 +202,13 @@ int run_server(Engine& engine, const Tokenizer& tokenizer, const std::string& mo
     engine.shutdown(std::chrono::milliseconds(static_cast<int64_t>(opts.grace_s * 1000)));
   });
   if (opts.on_listening) opts.on_listening(opts.host, port);
-  const bool ok = svr.listen_after_bind();
+  // Accepts and serves on a thread of its own, so the caller's thread keeps its mask and priority.
+  bool ok = false;
+  std::thread listener([&] {
+    serve::unpin_this_thread();
+    ok = svr.listen_after_bind();
+  });
+  listener.join();
   listening_done = true;
   watcher.join();
   std::signal(SIGINT, old_int);

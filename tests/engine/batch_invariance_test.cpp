@@ -155,20 +155,22 @@ TEST(BatchInvariance, Int8ActivationKernelsStayWithinBound) {
   for (const std::string& be : backends) {
     const Drift w = measure(q, be);
     // Where differences come from: a sequence alone decodes with m = 1 (the GEMV kernel), in a
-    // batch with m = B (the GEMM kernel). Every int4 kernel quantizes each activation row on its
-    // own, so no row depends on the others; what differs is m = 1 vs m > 1:
-    //  * VNNI: GEMV and GEMM quantize per 32-block the same way and sum the same int32 dots in the
-    //    same fp32 order, so the int4 linears are bitwise equal. Left: the FP lm_head, fp32 GEMV
-    //    for m = 1, oneDNN matmul for m > 1 (another summation order): relative ~k·2^-24 at most
-    //    (k = 256: 1.5e-5; measured 8e-7). Bound 1e-4.
-    //  * default where AMX is present: the AMX GEMM has one int8 scale per row and 128-group,
-    //    the GEMV one per 32-block, so the rounding of activations differs (each within
-    //    amax/254 of x, ~2^-8 relative); through 6 layers measured 5.7e-3 of max|logit|.
-    //    Bound 3e-2 (5x).
+    // batch with m = B; prefill steps have m = the prompt tokens in the step (one prompt alone,
+    // several in a batch). Every int4 kernel quantizes each activation row on its own, so no row
+    // depends on the others; what differs is which kernel a given m selects:
+    //  * VNNI GEMV and GEMM quantize per 32-block the same way and sum the same int32 dots in
+    //    the same fp32 order, so the int4 linears are bitwise equal. Left: the FP lm_head, fp32
+    //    GEMV for m = 1, oneDNN matmul for m > 1 (another summation order): relative ~k·2^-24 at
+    //    most (k = 256: 1.5e-5; measured 8e-7). Bound 1e-4.
+    //  * default where AMX is present: at m >= its crossover (KernelEntry::min_m) the AMX GEMM
+    //    has one int8 scale per row and 128-group where VNNI has one per 32-block, so activations
+    //    round differently (each within amax/254, ~2^-8 relative); through 6 layers (and the KV
+    //    cache) measured up to 6.3e-3 of max|logit|. Bound 3e-2 (5x).
     // A batching bug (a wrong row, position or block) gives O(1) differences: both fail.
     EXPECT_LT(w.rel, be.empty() ? 3e-2 : 1e-4) << be;
-    // A flip needs the two top logits closer than the difference: measured none in 33 positions.
-    EXPECT_LE(w.flips, 2) << be;
+    // A flip needs the two top logits closer than the difference: measured at most 1 of 33
+    // positions (then the free-running greedy text differs from that point on).
+    EXPECT_LE(w.flips, 4) << be;
   }
 }
 
