@@ -112,15 +112,19 @@ class Q4Linear final : public Linear {
     gemv_ = &kernels::select(p, cpu, backend);
     p.m = 512;
     gemm_ = &kernels::select(p, cpu, backend);
+    // Batches below the large-m kernel's measured crossover (KernelEntry::min_m, e.g. AMX) take
+    // the best kernel for m = 2: a serving step of 2-3 decoding sequences is such a batch.
+    p.m = 2;
+    small_ = gemm_->min_m > 2 ? &kernels::select(p, cpu, backend) : gemm_;
     gemv_w_ = std::make_shared<kernels::PackedQ4>(gemv_->pack(w));
-    if (gemm_->pack == gemv_->pack && gemm_->format == gemv_->format)
-      gemm_w_ = gemv_w_;
-    else
-      gemm_w_ = std::make_shared<kernels::PackedQ4>(gemm_->pack(w));
+    gemm_w_ = packed_for(*gemm_, w);
+    small_w_ = packed_for(*small_, w);
     kernels::check_packed(*gemv_, *gemv_w_);
     kernels::check_packed(*gemm_, *gemm_w_);
+    kernels::check_packed(*small_, *small_w_);
     desc_ = fmt::format("q4 g{} {} gemv={} gemm={}", w.group_size, w.zero_point ? "zp" : "sym", gemv_->name,
                         gemm_->name);
+    if (small_ != gemm_) desc_ += fmt::format(" (m<{}: {})", gemm_->min_m, small_->name);
   }
   int64_t n() const noexcept override { return n_; }
   int64_t k() const noexcept override { return k_; }
@@ -128,6 +132,8 @@ class Q4Linear final : public Linear {
     if (m <= 0) return;
     if (m == 1)
       gemv_->run(*gemv_w_, x, m, y);
+    else if (m < gemm_->min_m)
+      small_->run(*small_w_, x, m, y);
     else
       gemm_->run(*gemm_w_, x, m, y);
   }
@@ -138,7 +144,15 @@ class Q4Linear final : public Linear {
   int64_t n_, k_;
   const kernels::KernelEntry* gemv_ = nullptr;
   const kernels::KernelEntry* gemm_ = nullptr;
-  std::shared_ptr<kernels::PackedQ4> gemv_w_, gemm_w_;
+  const kernels::KernelEntry* small_ = nullptr;
+  std::shared_ptr<kernels::PackedQ4> gemv_w_, gemm_w_, small_w_;
+
+  // Kernels of one packed format share one buffer (the SIMD kernels all read q4r16x8).
+  std::shared_ptr<kernels::PackedQ4> packed_for(const kernels::KernelEntry& e, const Q4Weights& w) const {
+    if (e.pack == gemv_->pack && e.format == gemv_->format) return gemv_w_;
+    if (gemm_w_ && e.pack == gemm_->pack && e.format == gemm_->format) return gemm_w_;
+    return std::make_shared<kernels::PackedQ4>(e.pack(w));
+  }
   std::string desc_;
 };
 
