@@ -177,7 +177,19 @@ nlohmann::json BenchResult::to_json() const {
 
 std::string BenchResult::summary() const {
   const double mib = 1048576.0;
-  return fmt::format(
+  // The kernels layer 0's first linear runs with (decode: gemv; prefill: gemm; small batches), as
+  // Model::describe() reports them.
+  std::string kernel_line;
+  for (size_t a = 0, b; a < kernels.size(); a = b + 1) {
+    b = kernels.find('\n', a);
+    if (b == std::string::npos) b = kernels.size();
+    const std::string line = kernels.substr(a, b - a);
+    if (line.rfind("layer 0 ", 0) == 0) {
+      kernel_line = "kernels    " + line + "\n";
+      break;
+    }
+  }
+  return kernel_line + fmt::format(
       "model      {} ({}, {})\n"
       "threads    {}, backend {}, {}\n"
       "prefill    {:.1f} tok/s median (min {:.1f}, max {:.1f}) over {} x {} tokens\n"
