@@ -20,13 +20,16 @@ void add_kernels_command(CLI::App& app) {
     std::fputs(cpu.to_string().c_str(), stdout);
     kernels::Problem p{1, 4096, 4096, 128, true};
     std::printf("\nkernels (checked for m=1, k=n=4096, g128, zero point):\n");
-    std::printf("  %-28s %-5s %-8s %-11s %8s  %s\n", "name", "op", "format", "isa", "priority", "supported");
+    // "from m": the measured crossover below which automatic selection skips the entry (min_m).
+    std::printf("  %-28s %-5s %-8s %-11s %8s %6s  %s\n", "name", "op", "format", "isa", "priority", "from m",
+                "supported");
     for (const auto& e : kernels::registry().entries()) {
       const std::string why = kernels::why_unsupported(e, cpu, p);
-      std::printf("  %-28s %-5s %-8s %-11s %8d  %s\n", e.name, kernels::op_name(e.op), kernels::format_name(e.format),
-                  isa_name(e.isa), e.priority, why.empty() ? "yes" : ("no (" + why + ")").c_str());
+      std::printf("  %-28s %-5s %-8s %-11s %8d %6s  %s\n", e.name, kernels::op_name(e.op), kernels::format_name(e.format),
+                  isa_name(e.isa), e.priority, e.min_m > 0 ? std::to_string(e.min_m).c_str() : "-",
+                  why.empty() ? "yes" : ("no (" + why + ")").c_str());
     }
-    for (int64_t m : {int64_t{1}, int64_t{512}}) {
+    for (int64_t m : {int64_t{1}, int64_t{8}, int64_t{32}, int64_t{512}}) {
       p.m = m;
       const auto& e = kernels::select(p, cpu, flags->backend);
       std::printf("select(m=%lld, k=n=4096, g128, zp): %s\n", static_cast<long long>(m), e.name);

@@ -4,6 +4,8 @@
 // For m > 1 with bf16 weights, X is rounded to bf16 (relative 2^-9): + 2^-8·Σ|x·w|.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -96,6 +98,31 @@ TEST(Q4Linear, ForwardMatchesOracleForBothPaths) {
       ASSERT_NEAR(y[i], yref[i], 0.02 * a + 1e-5) << lin->describe() << " m=" << m << " i=" << i;
     }
   }
+}
+
+// An entry with a measured crossover (min_m) is skipped by automatic selection below it, taken
+// from it on when it is the best supported one, and still forcible at any m.
+TEST(Registry, MinMCrossover) {
+  const awqx::CpuInfo& cpu = awqx::cpu_info();
+  int checked = 0;
+  for (const auto& e : awqx::kernels::registry().entries()) {
+    if (e.min_m <= 1) continue;
+    const awqx::kernels::Problem below{e.min_m - 1, 256, 4096, 128, true}, at{e.min_m, 256, 4096, 128, true};
+    const std::string why = awqx::kernels::why_unsupported(e, cpu, at);
+    if (!why.empty()) {
+      std::printf("  %s not checked here: %s\n", e.name, why.c_str());
+      continue;
+    }
+    EXPECT_NE(&awqx::kernels::select(below, cpu, ""), &e) << e.name << " chosen below its crossover";
+    EXPECT_EQ(&awqx::kernels::select(below, cpu, e.name), &e) << e.name << " not forcible below its crossover";
+    bool best = true;  // is it the highest-priority entry that can run `at`?
+    for (const auto& o : awqx::kernels::registry().entries())
+      if (o.priority > e.priority && o.op == e.op && o.min_m <= at.m && awqx::kernels::why_unsupported(o, cpu, at).empty())
+        best = false;
+    if (best) EXPECT_EQ(&awqx::kernels::select(at, cpu, ""), &e) << e.name << " not chosen at its crossover";
+    ++checked;
+  }
+  if (checked == 0) GTEST_SKIP() << "no kernel with a crossover can run here (AMX kernels need an AMX CPU)";
 }
 
 TEST(Registry, ForcedAndCappedSelection) {
