@@ -119,7 +119,9 @@ TEST(Registry, MinMCrossover) {
     for (const auto& o : awqx::kernels::registry().entries())
       if (o.priority > e.priority && o.op == e.op && o.min_m <= at.m && awqx::kernels::why_unsupported(o, cpu, at).empty())
         best = false;
-    if (best) EXPECT_EQ(&awqx::kernels::select(at, cpu, ""), &e) << e.name << " not chosen at its crossover";
+    if (best) {
+      EXPECT_EQ(&awqx::kernels::select(at, cpu, ""), &e) << e.name << " not chosen at its crossover";
+    }
     ++checked;
   }
   if (checked == 0) GTEST_SKIP() << "no kernel with a crossover can run here (AMX kernels need an AMX CPU)";
