@@ -19,7 +19,7 @@ command -v "$CXX" >/dev/null || { CC=clang; CXX=clang++; }
 B=${FUZZ_BUILD_DIR:-build-fuzz}
 if ! grep -q '^AWQX_FUZZ:BOOL=ON' "$B/CMakeCache.txt" 2>/dev/null; then
   cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAWQX_FUZZ=ON -DAWQX_BUILD_TESTS=OFF \
-    -DAWQX_BUILD_BENCH=OFF -DAWQX_PYTHON=OFF -DCMAKE_C_COMPILER="$CC" -DCMAKE_CXX_COMPILER="$CXX" >/dev/null
+    -DAWQX_BUILD_BENCH=OFF -DAWQX_PYTHON=OFF -DAWQX_SHARED=OFF -DCMAKE_C_COMPILER="$CC" -DCMAKE_CXX_COMPILER="$CXX" >/dev/null
 fi
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then

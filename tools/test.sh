@@ -48,7 +48,7 @@ ctest --test-dir build --output-on-failure -j"$JOBS" --timeout 900
 
 begin "[2/3] ASan+UBSan+fuzz build (clang)"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAWQX_SANITIZE=ON -DAWQX_FUZZ=ON \
-  -DAWQX_BUILD_BENCH=OFF -DAWQX_PYTHON=OFF -DAWQX_WERROR=ON -DCMAKE_C_COMPILER="$CC_SAN" \
+  -DAWQX_BUILD_BENCH=OFF -DAWQX_PYTHON=OFF -DAWQX_SHARED=OFF -DAWQX_WERROR=ON -DCMAKE_C_COMPILER="$CC_SAN" \
   -DCMAKE_CXX_COMPILER="$CXX_SAN" >/dev/null
 cmake --build build-asan -j"$JOBS"
 begin "[2/3] ASan+UBSan tests"
