@@ -11,7 +11,8 @@ At concurrency C, C client threads each send --requests-per-stream requests back
 TTFT = request sent -> first token chunk; ITL = gaps between later token chunks; decode
 tok/s per stream = (tokens - 1) / (last chunk - first chunk), the median over requests (compare
 with `awqx bench`'s decode tok/s at one stream). Mean batch = generated tokens / engine steps
-from the server's /metrics over the level.
+and "engine in forward %" = seconds in Model::forward_batch / wall time, both from the server's
+/metrics over the level (well below 100 % at load: the engine waits for requests, or for a CPU).
 
   tools/bench_serve.py --url http://127.0.0.1:8080 [--concurrency 1,2,4,8,16] [--csv F] [--plot F.png]
 """
@@ -126,10 +127,12 @@ def run_level(host, port, conc, args, headers, serial):
     steps = m1.get("engine_steps_total", 0) - m0.get("engine_steps_total", 0)
     gen = m1.get("generation_tokens_total", 0) - m0.get("generation_tokens_total", 0)
     cached = m1.get("prompt_tokens_cached_total", 0) - m0.get("prompt_tokens_cached_total", 0)
+    fwd = m1.get("engine_forward_seconds_total", 0) - m0.get("engine_forward_seconds_total", 0)
     return {"concurrency": conc, "requests": len(ttft), "errors": len(errors), "tokens": tokens[0],
             "wall_s": wall, "tok_s": tokens[0] / wall if wall > 0 else 0,
             "decode_tok_s": statistics.median(decode) if decode else float("nan"),
             "mean_batch": gen / steps if steps else float("nan"), "cached_tokens": int(cached),
+            "forward_pct": 100.0 * fwd / wall if wall > 0 else float("nan"),
             "ttft_p50_ms": 1e3 * pct(ttft, 50), "ttft_p99_ms": 1e3 * pct(ttft, 99),
             "itl_p50_ms": 1e3 * pct(itl, 50), "itl_p99_ms": 1e3 * pct(itl, 99),
             "itl_mean_ms": 1e3 * statistics.fmean(itl) if itl else float("nan")}
@@ -179,19 +182,19 @@ def main():
                 headers)  # warm-up
     rows, serial = [], [0]
     print("| streams | requests | errors | gen tok/s | TTFT p50 ms | TTFT p99 ms | ITL p50 ms | ITL p99 ms "
-          "| decode tok/s per stream | mean batch | cached prompt tokens |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| decode tok/s per stream | mean batch | cached prompt tokens | engine in forward % |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for c in [int(x) for x in args.concurrency.split(",")]:
         r = run_level(u.hostname, u.port or 80, c, args, headers, serial)
         r["prompt"], r["gen"] = args.prompt_tokens, args.gen_tokens
         rows.append(r)
         print(f"| {c} | {r['requests']} | {r['errors']} | {r['tok_s']:.1f} | {r['ttft_p50_ms']:.1f} | "
               f"{r['ttft_p99_ms']:.1f} | {r['itl_p50_ms']:.2f} | {r['itl_p99_ms']:.2f} | {r['decode_tok_s']:.2f} | "
-              f"{r['mean_batch']:.2f} | {r['cached_tokens']} |", flush=True)
+              f"{r['mean_batch']:.2f} | {r['cached_tokens']} | {r['forward_pct']:.0f} |", flush=True)
     if args.csv:
         with open(args.csv, "w") as f:
             keys = ["concurrency", "requests", "errors", "tokens", "wall_s", "tok_s", "ttft_p50_ms", "ttft_p99_ms",
-                    "itl_p50_ms", "itl_p99_ms", "itl_mean_ms", "decode_tok_s", "mean_batch", "cached_tokens"]
+                    "itl_p50_ms", "itl_p99_ms", "itl_mean_ms", "decode_tok_s", "mean_batch", "cached_tokens", "forward_pct"]
             f.write(",".join(keys) + "\n")
             for r in rows:
                 f.write(",".join(f"{r[k]:.3f}" if isinstance(r[k], float) else str(r[k]) for k in keys) + "\n")
