@@ -69,6 +69,7 @@ QuantizeOptions options_from_dict(const py::dict& d) {
     else if (key == "calib_texts") take(v, key, o.calib_texts);
     else if (key == "calib_dir") take(v, key, o.calib_dir);
     else if (key == "chat") take(v, key, o.chat);
+    else if (key == "search_precision") take(v, key, o.search_precision);
     else if (key == "max_calib_samples") take(v, key, o.max_calib_samples);
     else if (key == "max_calib_seq_len") take(v, key, o.max_calib_seq_len);
     else if (key == "shard_size") {

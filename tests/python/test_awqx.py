@@ -167,6 +167,11 @@ def test_error_classes(tmp_path):
         m.quantize(quant_config={"bits": 4}, calib_data=CALIB, progress=False)
     with pytest.raises(awqx.InvalidArgumentError, match="max_calib_samples"):
         m.quantize(quant_config=QC, calib_data=CALIB, progress=False, max_calib_samples="8")
+    with pytest.raises(awqx.InvalidArgumentError, match="no_such_option"):
+        m.quantize(quant_config=QC, calib_data=CALIB, progress=False, no_such_option=1)
+    with pytest.raises(awqx.InvalidArgumentError, match="search.precision"):
+        m.quantize(quant_config=QC, calib_data=CALIB, progress=False, search_precision="fp8",
+                   work_dir=str(tmp_path / "w"), **OPTS)
     with pytest.raises(awqx.InvalidArgumentError, match="save_quantized"):
         m.save_quantized(str(tmp_path / "never"))
     with pytest.raises(awqx.IoError, match="nonexistent-calib"):
