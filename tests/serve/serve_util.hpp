@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -39,6 +40,10 @@ inline std::vector<std::string> backend_args() {
 }
 
 // One `awqx serve` child process. The constructor waits for "listening on http://HOST:PORT".
+// Client read timeout: a request may wait its turn behind the whole load test's queue, and the
+// sanitizer build (tools/test.sh exports AWQX_SANITIZER_BUILD) runs the model ~10x slower.
+inline int client_read_timeout_s() { return std::getenv("AWQX_SANITIZER_BUILD") ? 600 : 60; }
+
 class ServerProcess {
  public:
   explicit ServerProcess(std::vector<std::string> extra, const std::vector<std::string>& env = {}) {
@@ -89,9 +94,9 @@ class ServerProcess {
     ss << f.rdbuf();
     return ss.str();
   }
-  httplib::Client client(int read_timeout_s = 60) const {
+  httplib::Client client(int read_timeout_s = 0) const {  // 0 = client_read_timeout_s()
     httplib::Client c("127.0.0.1", port_);
-    c.set_read_timeout(read_timeout_s, 0);
+    c.set_read_timeout(read_timeout_s > 0 ? read_timeout_s : client_read_timeout_s(), 0);
     c.set_connection_timeout(5, 0);
     return c;
   }
@@ -144,7 +149,7 @@ struct SseResult {
 inline SseResult post_stream(int port, const std::string& path, const std::string& body, size_t stop_after_bytes = 0,
                              const httplib::Headers& headers = {}) {
   httplib::Client c("127.0.0.1", port);
-  c.set_read_timeout(60, 0);
+  c.set_read_timeout(client_read_timeout_s(), 0);
   SseResult r;
   httplib::Request req;
   req.method = "POST";

@@ -26,7 +26,7 @@ ServerProcess* ServeApi::server_ = nullptr;
 
 json post(int port, const std::string& path, const std::string& body, int* status = nullptr) {
   httplib::Client c("127.0.0.1", port);
-  c.set_read_timeout(60, 0);
+  c.set_read_timeout(client_read_timeout_s(), 0);
   auto r = c.Post(path, body, "application/json");
   EXPECT_TRUE(r) << path;
   if (!r) return json();

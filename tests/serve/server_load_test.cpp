@@ -27,7 +27,7 @@ std::string completion_body(const std::string& prompt, int max_tokens, bool stre
 // Non-streaming completion text ("" + failure on a non-200).
 std::string complete(int port, const std::string& prompt, int max_tokens) {
   httplib::Client c("127.0.0.1", port);
-  c.set_read_timeout(60, 0);
+  c.set_read_timeout(client_read_timeout_s(), 0);
   auto r = c.Post("/v1/completions", completion_body(prompt, max_tokens, false), "application/json");
   if (!r || r->status != 200) {
     ADD_FAILURE() << "completion failed: " << (r ? r->body : httplib::to_string(r.error()));
@@ -86,7 +86,7 @@ TEST(ServeLoad, SixtyFourMixedRequestsFromSixteenThreads) {
           got[i] = r.text();
         } else {
           httplib::Client c("127.0.0.1", s.port());
-          c.set_read_timeout(60, 0);
+          c.set_read_timeout(client_read_timeout_s(), 0);
           auto r = c.Post("/v1/completions", completion_body(j.prompt, j.max_tokens, false), "application/json");
           status[i] = r ? r->status : -1;
           if (r && r->status == 200) got[i] = parse_json(r->body)["choices"][0]["text"];
@@ -116,7 +116,7 @@ TEST(ServeLoad, FullQueueAnswers503WithRetryAfter) {
   for (int i = 0; i < 8; ++i)
     threads.emplace_back([&, i] {
       httplib::Client c("127.0.0.1", s.port());
-      c.set_read_timeout(60, 0);
+      c.set_read_timeout(client_read_timeout_s(), 0);
       auto r = c.Post("/v1/completions",
                       json{{"prompt", "Once upon a time"}, {"max_tokens", 48}, {"ignore_eos", true}}.dump(),
                       "application/json");
