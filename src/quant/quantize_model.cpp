@@ -25,7 +25,6 @@
 
 #include "awqx/awq_format.hpp"
 #include "awqx/config.hpp"
-#include "awqx/cpu.hpp"
 #include "awqx/error.hpp"
 #include "awqx/fileutil.hpp"
 #include "awqx/quantize.hpp"
@@ -35,6 +34,7 @@
 #include "quant/awq.hpp"
 #include "quant/calib_data.hpp"
 #include "quant/model_card.hpp"
+#include "quant/quantize_options.hpp"
 
 namespace awqx {
 
@@ -64,45 +64,6 @@ uint64_t fnv1a(const void* data, size_t n, uint64_t h = 1469598103934665603ull) 
   const auto* p = static_cast<const uint8_t*>(data);
   for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
   return h;
-}
-
-void validate_options(const QuantizeOptions& o) {
-  auto bad = [](const char* flag, const std::string& exp, const std::string& found) {
-    throw Error::mismatch(ErrorCode::invalid_argument, "", flag, exp, found);
-  };
-  if (o.method != "awq" && o.method != "rtn") bad("--method", "awq or rtn", o.method);
-  if (o.w_bit != 4) bad("--w-bit", "4", std::to_string(o.w_bit));
-  if (o.q_group_size != -1 && o.q_group_size < 2) bad("--group-size", "-1 or a positive even size", std::to_string(o.q_group_size));
-  if (o.version != "gemm" && o.version != "gemv") bad("--version", "gemm or gemv", o.version);
-  if (o.n_grid < 1 || o.n_grid > 1000) bad("--n-grid", "1..1000", std::to_string(o.n_grid));
-  if (o.max_calib_samples < 1) bad("--max-calib-samples", ">= 1", std::to_string(o.max_calib_samples));
-  if (o.max_calib_seq_len < 2 || o.max_calib_seq_len > (1 << 20))
-    bad("--max-calib-seq-len", "2..1048576", std::to_string(o.max_calib_seq_len));
-  if (o.shard_size < 1024) bad("--shard-size", ">= 1KB", std::to_string(o.shard_size));
-  if (!o.autoawq_compat && !(o.check_fraction > 0.0 && o.check_fraction < 1.0))
-    bad("--check-fraction", "a fraction strictly between 0 and 1", fmt::format("{}", o.check_fraction));
-  if (o.autoawq_compat && o.sequential_inputs)
-    bad("--sequential-inputs", "off with --autoawq-compat (AutoAWQ calibrates on FP inputs)", "on");
-  if (o.search_precision != "auto" && o.search_precision != "fp32" && o.search_precision != "bf16")
-    bad("--search-precision", "auto, fp32 or bf16", o.search_precision);
-  if (o.autoawq_compat && o.search_precision == "bf16")
-    bad("--search-precision", "fp32 or auto with --autoawq-compat (its output is byte-identical to the fp32 search)",
-        "bf16");
-  const CpuInfo& cpu = cpu_info();
-  if (o.search_precision == "bf16" && !(cpu.avx512bf16 && cpu.has(Isa::avx512)) && !cpu.amx_bf16)
-    throw Error(ErrorCode::unsupported_hardware, "", "--search-precision",
-                "bf16 needs AVX512-BF16 or AMX-BF16 (this CPU has neither); use fp32");
-}
-
-// "auto": bf16 where a bf16 matrix unit is there (AMX tiles or AVX512-BF16), except under
-// --autoawq-compat (byte-identical fp32 search); validate() has rejected impossible requests.
-quant::MatPrecision search_precision(const QuantizeOptions& o) {
-  if (o.search_precision == "fp32" || (o.search_precision == "auto" && o.autoawq_compat))
-    return quant::MatPrecision::fp32;
-  if (o.search_precision == "bf16") return quant::MatPrecision::bf16;
-  const CpuInfo& cpu = cpu_info();
-  return (cpu.avx512bf16 && cpu.has(Isa::avx512)) || (cpu.amx_bf16 && cpu.has(Isa::amx)) ? quant::MatPrecision::bf16
-                                                                                            : quant::MatPrecision::fp32;
 }
 
 // The per-layer report: per searched group, the winning candidate and the block losses.
@@ -204,7 +165,7 @@ quant::LayerWeights dequantized_layer(const std::function<const TensorView*(cons
 QuantizeReport quantize_model_impl(const std::string& model_dir, const std::string& out_dir, const QuantizeOptions& opt,
                                    const QuantizeProgressFn& progress) {
   const auto t0 = std::chrono::steady_clock::now();
-  validate_options(opt);
+  quant::validate_options(opt);
   if (out_dir.empty()) throw Error::mismatch(ErrorCode::invalid_argument, "", "--out", "an output directory", "empty");
   const std::string out = fs::path(out_dir).lexically_normal().string();
   const std::string tmp = out + ".tmp", rdir = path_join(tmp, ".awqx-resume");
@@ -277,7 +238,7 @@ QuantizeReport quantize_model_impl(const std::string& model_dir, const std::stri
                        {"bytes", store.total_bytes()}, {"format", 1}, {"compat", opt.autoawq_compat},
                        {"identity", opt.identity_scale}, {"validate", opt.validate},
                        {"check_fraction", opt.check_fraction}, {"sequential", opt.sequential_inputs},
-                       {"search_precision", search_precision(opt) == quant::MatPrecision::bf16 ? "bf16" : "fp32"}};
+                       {"search_precision", quant::search_precision(opt) == quant::MatPrecision::bf16 ? "bf16" : "fp32"}};
   const std::string hs = hj.dump();
   const uint64_t hash = fnv1a(calib.data(), calib.size() * sizeof(int32_t), fnv1a(hs.data(), hs.size()));
   const std::string hash_hex = fmt::format("{:016x}", hash);
@@ -382,7 +343,7 @@ QuantizeReport quantize_model_impl(const std::string& model_dir, const std::stri
         ap.duo_scaling = opt.duo_scaling;
         ap.apply_clip = opt.apply_clip;
         ap.identity_scale = !compat && opt.identity_scale;
-        ap.precision = search_precision(opt);
+        ap.precision = quant::search_precision(opt);
         ap.n_check_blocks = n_check;
         for (int l = 0; l < kNumLin; ++l) ap.quantize[l] = qflags[l];
         quant::awq_scale_and_clip(lw, shape, rope, rec, n_blocks, seqlen, ap, &lrep);
