@@ -31,15 +31,23 @@ inline int64_t amx_m_chunk(int64_t row_bytes) {
   return rows < 32 ? 32 : rows;
 }
 
-// Per-thread, 64-byte aligned, grows only.
-inline int8_t* amx_scratch(size_t bytes) {
-  thread_local AlignedBytes buf;
-  thread_local size_t cap = 0;
-  if (bytes > cap) {
-    buf = aligned_alloc_untouched(bytes);
-    cap = bytes;
+// 64-byte aligned bytes that grow only: the per-thread buffers of the AMX kernels.
+struct GrowingBuffer {
+  AlignedBytes buf;
+  size_t cap = 0;
+  uint8_t* get(size_t bytes) {
+    if (bytes > cap) {
+      buf = aligned_alloc_untouched(bytes);
+      cap = bytes;
+    }
+    return buf.get();
   }
-  return reinterpret_cast<int8_t*>(buf.get());
+};
+
+// This thread's buffer for unpacked weight tiles.
+inline uint8_t* amx_scratch(size_t bytes) {
+  thread_local GrowingBuffer scratch;
+  return scratch.get(bytes);
 }
 
 inline std::string supported_amx(const Problem& p) {

@@ -35,19 +35,14 @@ namespace {
 // (with a 4096-byte stride the 16 rows of an A tile fall in one L1 set).
 struct ActRows {
   int64_t lda = 0;  // bytes
-  AlignedBytes buf;
-  size_t cap = 0;
+  GrowingBuffer buf;
   uint8_t* a = nullptr;
   float* sx = nullptr;  // int8 path: [m_pad][groups] scales (after the rows in buf)
 
   void reserve(int64_t m_pad, int64_t row_bytes, int64_t groups) {
     lda = row_bytes + 64;
     const size_t need = static_cast<size_t>(m_pad * lda) + static_cast<size_t>(m_pad * groups) * sizeof(float);
-    if (need > cap) {
-      buf = aligned_alloc_untouched(need);
-      cap = need;
-    }
-    a = buf.get();
+    a = buf.get(need);
     sx = reinterpret_cast<float*>(a + m_pad * lda);
   }
 };
@@ -126,6 +121,26 @@ struct Bf16Path {
     }
   }
 
+  // vpermb selectors (word i/2 = lane i/4, element (i/2) % 2 of bytes 0,1 resp. 2,3; odd bytes
+  // zeroed by the mask) and the table bf16(i − 16), i = 0..31 (exact: |i − 16| ≤ 16 needs 5
+  // mantissa bits). Built once.
+  struct UnpackTables {
+    alignas(64) uint8_t sel[2][64];
+    alignas(64) uint16_t lut[32];
+    UnpackTables() {
+      for (int i = 0; i < 64; ++i) {
+        sel[0][i] = static_cast<uint8_t>(4 * (i / 4) + (i / 2) % 2);
+        sel[1][i] = static_cast<uint8_t>(sel[0][i] + 2);
+      }
+      for (int i = 0; i < 32; ++i) {
+        const float f = static_cast<float>(i - 16);
+        uint32_t bits;
+        std::memcpy(&bits, &f, 4);
+        lut[i] = static_cast<uint16_t>(bits >> 16);
+      }
+    }
+  };
+
   // B row r of a k step = the pair (2r, 2r + 1), 16 columns × 2 bf16. From block b's low nibbles
   // (k 8b..8b+3 in bytes 0..3 of lane c) come pairs (8b, 8b+1) and (8b+2, 8b+3); from its high
   // nibbles (8b+4, 8b+5), (8b+6, 8b+7). vpermb spreads two bytes of each lane to the low bytes of
@@ -135,19 +150,9 @@ struct Bf16Path {
     const int64_t groups = h.groups(), kb = h.k / 8, bpg = h.group_size / 8;
     const uint8_t* qt = p.q() + t * kb * 64;
     const uint8_t* zt = p.zeros() + t * groups * 16;
-    alignas(64) uint8_t sel[2][64];
-    alignas(64) uint16_t lut[32];
-    for (int i = 0; i < 64; ++i) {  // word i/2 = lane i/4, element (i/2) % 2; odd bytes zeroed
-      sel[0][i] = static_cast<uint8_t>(4 * (i / 4) + (i / 2) % 2);
-      sel[1][i] = static_cast<uint8_t>(sel[0][i] + 2);
-    }
-    for (int i = 0; i < 32; ++i) {
-      const float f = static_cast<float>(i - 16);
-      uint32_t bits;
-      std::memcpy(&bits, &f, 4);
-      lut[i] = static_cast<uint16_t>(bits >> 16);  // exact: |i − 16| ≤ 16 needs 5 mantissa bits
-    }
-    const __m512i s01 = _mm512_load_si512(sel[0]), s23 = _mm512_load_si512(sel[1]), tab = _mm512_load_si512(lut);
+    static const UnpackTables tables;
+    const __m512i s01 = _mm512_load_si512(tables.sel[0]), s23 = _mm512_load_si512(tables.sel[1]);
+    const __m512i tab = _mm512_load_si512(tables.lut);
     const __mmask64 even = 0x5555555555555555ull;
     const __m512i m4 = _mm512_set1_epi8(0x0F), w16 = _mm512_set1_epi16(16), rep = _mm512_set1_epi32(0x00010001);
     for (int64_t g = 0; g < groups; ++g) {
@@ -285,7 +290,7 @@ void run_amx(const PackedQ4& p, const float* x, int64_t m, float* y) {
     const int64_t c1 = std::min(m_pad, c0 + mc);
     parallel_for(0, pairs, grain, [&](int64_t p0, int64_t p1) {
       TileScope tiles_on(cfg);
-      uint8_t* b0 = reinterpret_cast<uint8_t*>(amx_scratch(2 * tile_bytes));
+      uint8_t* b0 = amx_scratch(2 * tile_bytes);
       uint8_t* b1 = b0 + tile_bytes;
       for (int64_t pr = p0; pr < p1; ++pr) {
         const int64_t t = 2 * pr;

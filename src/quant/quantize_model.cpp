@@ -166,6 +166,7 @@ QuantizeReport quantize_model_impl(const std::string& model_dir, const std::stri
                                    const QuantizeProgressFn& progress) {
   const auto t0 = std::chrono::steady_clock::now();
   quant::validate_options(opt);
+  const quant::MatPrecision precision = quant::search_precision(opt);
   if (out_dir.empty()) throw Error::mismatch(ErrorCode::invalid_argument, "", "--out", "an output directory", "empty");
   const std::string out = fs::path(out_dir).lexically_normal().string();
   const std::string tmp = out + ".tmp", rdir = path_join(tmp, ".awqx-resume");
@@ -238,7 +239,7 @@ QuantizeReport quantize_model_impl(const std::string& model_dir, const std::stri
                        {"bytes", store.total_bytes()}, {"format", 1}, {"compat", opt.autoawq_compat},
                        {"identity", opt.identity_scale}, {"validate", opt.validate},
                        {"check_fraction", opt.check_fraction}, {"sequential", opt.sequential_inputs},
-                       {"search_precision", quant::search_precision(opt) == quant::MatPrecision::bf16 ? "bf16" : "fp32"}};
+                       {"search_precision", precision == quant::MatPrecision::bf16 ? "bf16" : "fp32"}};
   const std::string hs = hj.dump();
   const uint64_t hash = fnv1a(calib.data(), calib.size() * sizeof(int32_t), fnv1a(hs.data(), hs.size()));
   const std::string hash_hex = fmt::format("{:016x}", hash);
@@ -343,7 +344,7 @@ QuantizeReport quantize_model_impl(const std::string& model_dir, const std::stri
         ap.duo_scaling = opt.duo_scaling;
         ap.apply_clip = opt.apply_clip;
         ap.identity_scale = !compat && opt.identity_scale;
-        ap.precision = quant::search_precision(opt);
+        ap.precision = precision;
         ap.n_check_blocks = n_check;
         for (int l = 0; l < kNumLin; ++l) ap.quantize[l] = qflags[l];
         quant::awq_scale_and_clip(lw, shape, rope, rec, n_blocks, seqlen, ap, &lrep);
