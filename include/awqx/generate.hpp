@@ -56,9 +56,14 @@ GenerateStats generate(Model& model, const Tokenizer& tokenizer, const std::vect
                        int64_t max_new_tokens, const SamplingOptions& opts,
                        const std::function<bool(int32_t)>& on_token);
 
+class Comm;  // awqx/comm.hpp
+
 struct PplOptions {
   int64_t ctx = 512;        // window length in tokens
   int64_t max_windows = 0;  // 0 = all windows
+  // Ranks splitting the windows (every rank calls perplexity with the same arguments and gets
+  // the same result, identical for any number of ranks); nullptr = this process alone.
+  Comm* comm = nullptr;
 };
 
 struct PplResult {
@@ -72,7 +77,7 @@ struct PplResult {
 // The AWQ paper's WikiText-2 method: `tokens` is the whole file tokenized once (BOS at start);
 // it is cut into floor(size / ctx) non-overlapping windows of ctx tokens; each window runs on an
 // empty KV cache and contributes the NLL of its ctx-1 next-token predictions. progress(done,
-// total) is called after each window. Throws Error{invalid_argument} if ctx < 2, ctx >
+// total) is called after each window (of this rank's share). Throws Error{invalid_argument} if ctx < 2, ctx >
 // model.max_seq_len(), or fewer than ctx tokens are given.
 PplResult perplexity(Model& model, const std::vector<int32_t>& tokens, const PplOptions& opts,
                      const std::function<void(int64_t, int64_t)>& progress = {});

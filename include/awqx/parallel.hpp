@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <algorithm>
+#include <exception>
 #include <omp.h>
 
 namespace awqx {
@@ -29,6 +30,22 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, Fn&& fn) {
     const int64_t b = begin + c * grain;
     fn(b, std::min(end, b + grain));
   }
+}
+
+// parallel_for for a body that may throw: the first exception is kept and rethrown after the
+// loop (an exception must not leave an OpenMP region).
+template <class Fn>
+void parallel_for_rethrow(int64_t begin, int64_t end, int64_t grain, Fn&& fn) {
+  std::exception_ptr failed;
+  parallel_for(begin, end, grain, [&](int64_t b, int64_t e) {
+    try {
+      fn(b, e);
+    } catch (...) {
+#pragma omp critical(awqx_parallel_for_rethrow)
+      if (!failed) failed = std::current_exception();
+    }
+  });
+  if (failed) std::rethrow_exception(failed);
 }
 
 }  // namespace awqx

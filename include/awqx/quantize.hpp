@@ -9,6 +9,8 @@
 
 namespace awqx {
 
+class Comm;  // awqx/comm.hpp
+
 struct QuantizeOptions {
   std::string method = "awq";          // "awq" | "rtn" (round-to-nearest, same grouping)
   int w_bit = 4;                       // only 4 is supported
@@ -43,6 +45,11 @@ struct QuantizeOptions {
   // next layer always runs in fp32.
   std::string search_precision = "auto";
   std::string command;                 // what made the run, for the model card (README.md); "" = generic
+  // Ranks sharing the calibration (awqx/comm.hpp; the CLI's is MPI_COMM_WORLD under mpirun).
+  // Every rank calls quantize_model with the same arguments; each forwards its share of the
+  // calibration blocks, all agree on every choice, rank 0 alone writes. The output is the same
+  // bytes for any number of ranks. nullptr = this process alone.
+  Comm* comm = nullptr;
 };
 
 // Per scaling group of one layer: which candidate won and why (the per-layer report).

@@ -34,13 +34,20 @@ void run_ppl(const PplFlags& f) {
   lo.kv_type = f.kv_type;
   lo.max_seq_len = f.ppl.ctx;  // one window at a time: the cache never holds more than ctx tokens
   ProgressLine load_progress("loading layer");
-  lo.progress = [&](int64_t d, int64_t t) { load_progress(d, t); };
+  lo.progress = [&](int64_t d, int64_t t) {
+    if (is_root()) load_progress(d, t);
+  };
   auto model = Model::load(f.model, lo);
-  load_progress.done();
+  if (is_root()) load_progress.done();
   const std::vector<int32_t> ids = tok->encode(text, true);
-  ProgressLine window_progress("ppl: window");
-  const PplResult r = perplexity(*model, ids, f.ppl, [&](int64_t done, int64_t total) { window_progress(done, total); });
-  window_progress.done();
+  PplOptions po = f.ppl;
+  if (world().size() > 1) po.comm = &world();
+  ProgressLine window_progress("ppl: window");  // rank 0's share
+  const PplResult r = perplexity(*model, ids, po, [&](int64_t done, int64_t total) {
+    if (is_root()) window_progress(done, total);
+  });
+  if (is_root()) window_progress.done();
+  if (!is_root()) return;
   std::printf("model: %s\ndata: %s (%zu tokens)\nctx: %lld, windows: %lld, predictions: %lld, %.2f s (%.1f tok/s)\n",
               f.model.c_str(), f.data.c_str(), ids.size(), static_cast<long long>(f.ppl.ctx),
               static_cast<long long>(r.windows), static_cast<long long>(r.tokens), r.seconds,
@@ -51,7 +58,7 @@ void run_ppl(const PplFlags& f) {
     const nlohmann::json j = {{"model", f.model},       {"data", f.data},         {"ctx", f.ppl.ctx},
                               {"windows", r.windows},   {"predictions", r.tokens}, {"nll_sum", r.nll_sum},
                               {"ppl", r.ppl},           {"seconds", r.seconds},   {"data_tokens", ids.size()},
-                              {"threads", num_threads()}, {"backend", f.run.backend}};
+                              {"threads", num_threads()}, {"backend", f.run.backend}, {"ranks", world().size()}};
     write_file_atomic(f.json, j.dump(2) + "\n");
   }
 }

@@ -5,7 +5,10 @@
 #include <memory>
 #include <string>
 
+#include <fmt/format.h>
+
 #include "awqx/error.hpp"
+#include "awqx/parallel.hpp"
 #include "awqx/quantize.hpp"
 #include "awqx/safetensors.hpp"
 #include "cli/commands.hpp"
@@ -56,8 +59,10 @@ void run(QuantizeFlags& f) {
   o.shard_size = parse_size(f.shard, "--shard-size");
   o.backend = f.run.backend;
   o.command = command_line();
+  if (world().size() > 1) o.comm = &world();
   const bool tty = isatty(STDERR_FILENO) != 0;
   auto progress = [&](const QuantizeProgress& p) {
+    if (!is_root()) return;  // every rank has the same report
     const int width = 30, fill = p.n_layers ? width * p.layer / p.n_layers : width;
     std::string bar(static_cast<size_t>(fill), '#');
     bar.resize(width, '.');
@@ -79,14 +84,17 @@ void run(QuantizeFlags& f) {
     std::fflush(stderr);
   };
   const QuantizeReport r = quantize_model(f.model, f.out, o, progress);
+  if (!is_root()) return;
   double search = 0;
   for (double s : r.layer_seconds) search += s;
   std::printf("quantized %d layers (%d resumed) with %s w%d g%d%s in %.1f s (layers %.1f s), %lld calibration tokens "
               "in %lld blocks\n",
               r.n_layers, r.resumed_layers, o.method.c_str(), o.w_bit, o.q_group_size, o.zero_point ? " zp" : "",
               r.total_seconds, search, static_cast<long long>(r.calib_tokens), static_cast<long long>(r.calib_blocks));
-  std::printf("wrote %s (%zu files)\npeak RSS %.1f MiB\n", f.out.c_str(), r.files.size(),
-              static_cast<double>(r.peak_rss_bytes) / (1024.0 * 1024.0));
+  std::printf("wrote %s (%zu files)\npeak RSS %.1f MiB%s\n", f.out.c_str(), r.files.size(),
+              static_cast<double>(r.peak_rss_bytes) / (1024.0 * 1024.0),
+              world().size() > 1 ? fmt::format(" (rank 0 of {}, {} threads each)", world().size(), num_threads()).c_str()
+                                 : "");
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 #pragma once
 #include <CLI/CLI.hpp>
 
+#include "awqx/comm.hpp"
 #include "awqx/kv_cache.hpp"
 
 namespace awqx::cli {
@@ -14,6 +15,10 @@ void add_run_flags(CLI::App* cmd, RunFlags& f);
 // --kv-type f32|f16|bf16 into `out` (parsed by the callback, so a bad value is a one-line error).
 void add_kv_type_flag(CLI::App* cmd, KvType& out);
 void apply_run_flags(const RunFlags& f);  // sets thread count and forced kernel
+// The ranks of this job (MPI_COMM_WORLD under mpirun, else one process; main.cpp). Only
+// quantize and ppl run on several ranks; output and files come from rank 0.
+Comm& world();
+inline bool is_root() { return world().rank() == 0; }
 // This invocation as a shell line ("awqx quantize --model ..."), for model cards (main.cpp).
 const std::string& command_line();
 void add_kernels_command(CLI::App& app);  // awqx kernels (cmd_kernels.cpp)

@@ -2,7 +2,9 @@
 // an exit code per error kind (see Error::exit_code).
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -13,6 +15,7 @@
 #include "awqx/parallel.hpp"
 #include "awqx/version.hpp"
 #include "cli/commands.hpp"
+#include "dist/world.hpp"
 
 namespace awqx::cli {
 void add_run_flags(CLI::App* cmd, RunFlags& f) {
@@ -24,7 +27,14 @@ void add_kv_type_flag(CLI::App* cmd, KvType& out) {
       "--kv-type", [&out](const std::string& v) { out = parse_kv_type(v, "--kv-type"); },
       "KV cache element type: f32, f16 (default), bf16");
 }
-void apply_run_flags(const RunFlags& f) { set_num_threads(f.threads); }
+// Default threads: the physical cores, shared by the ranks on this node (hwloc counts the cores).
+void apply_run_flags(const RunFlags& f) {
+  const int ranks_here = dist::launcher_local_size();
+  set_num_threads(f.threads > 0 || ranks_here <= 1 ? f.threads : std::max(1, physical_cores() / ranks_here));
+}
+
+Comm* g_world = nullptr;
+Comm& world() { return g_world ? *g_world : local_comm(); }
 
 // Thread pinning defaults: one OpenMP thread per core, kept there (OMP_PLACES=cores,
 // OMP_PROC_BIND=close), so a thread's caches and the memory it first touched stay local to it.
@@ -33,6 +43,9 @@ void apply_run_flags(const RunFlags& f) { set_num_threads(f.threads); }
 // AWQX_NO_PIN=1 skips it. If the exec fails we just run unpinned.
 void pin_threads_by_default(char** argv) {
   if (std::getenv("OMP_PROC_BIND") || std::getenv("OMP_PLACES") || std::getenv("AWQX_NO_PIN")) return;
+  // Several ranks on this node: the launcher binds each rank; pinning every rank's threads from
+  // core 0 would stack them.
+  if (dist::launcher_local_size() > 1) return;
   // The real path, not /proc/self/exe (which would rename the process to "exe" in ps/top).
   char self[4096];
   const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -66,8 +79,31 @@ std::string join_argv(int argc, char** argv) {
 }
 }  // namespace awqx::cli
 
+namespace {
+// One line per failure. With several ranks the line names the rank; a failure the other ranks
+// know of (awqx::run_agreed) ends the job normally, any other aborts every rank (they may be
+// waiting for this one in a collective).
+int fail(int code, const std::string& msg) {
+  awqx::Comm& w = awqx::cli::world();
+  if (w.size() == 1) {
+    std::fprintf(stderr, "awqx: error: %s\n", msg.c_str());
+    return code;
+  }
+  std::fprintf(stderr, "awqx: error: rank %d of %d: %s\n", w.rank(), w.size(), msg.c_str());
+  if (!w.failure_agreed) awqx::dist::abort_world(code);
+  awqx::dist::finalize_world();
+  return code;
+}
+}  // namespace
+
 int main(int argc, char** argv) {
   awqx::cli::g_command_line = awqx::cli::join_argv(argc, argv);
+  if (awqx::dist::launcher_world_size() > 1 && !awqx::dist::mpi_built()) {
+    std::fprintf(stderr, "awqx: error: started by mpirun with %d ranks, but this awqx is built without MPI support "
+                 "(install libopenmpi-dev and configure with -DAWQX_MPI=ON), or run it as one process\n",
+                 awqx::dist::launcher_world_size());
+    return 2;
+  }
   // A file-size limit (ulimit -f) must give the write's EFBIG, i.e. a one-line "disk full"-style
   // error with the temp file removed, not SIGXFSZ's default: killed with a core dump.
   std::signal(SIGXFSZ, SIG_IGN);
@@ -96,18 +132,32 @@ int main(int argc, char** argv) {
     }
   }
   try {
+    awqx::cli::g_world = &awqx::dist::init_world(&argc, &argv);
+    const awqx::Comm& w = awqx::cli::world();
+    if (w.size() > 1 && argc > 1 && std::strcmp(argv[1], "quantize") != 0 && std::strcmp(argv[1], "ppl") != 0) {
+      // Every rank sees the same verb: rank 0 alone says so and all end normally.
+      if (w.rank() == 0)
+        std::fprintf(stderr, "awqx: error: mpirun -np %d: only `awqx quantize` and `awqx ppl` run on several ranks, "
+                     "not `awqx %s`\n", w.size(), argv[1]);
+      awqx::dist::finalize_world();
+      return 2;
+    }
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    const int code = app.exit(e);
+    if (awqx::cli::world().size() > 1 && code != 0) awqx::dist::abort_world(code);
+    awqx::dist::finalize_world();
+    return code;
+  } catch (const awqx::RankFailed&) {  // the failed rank printed the line
+    awqx::dist::finalize_world();
+    return 1;
   } catch (const awqx::Error& e) {
-    std::fprintf(stderr, "awqx: error: %s\n", e.what());
-    return e.exit_code();
+    return fail(e.exit_code(), e.what());
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "awqx: error: out of memory\n");
-    return 1;
+    return fail(1, "out of memory");
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "awqx: error: %s\n", e.what());
-    return 1;
+    return fail(1, e.what());
   }
+  awqx::dist::finalize_world();
   return 0;
 }

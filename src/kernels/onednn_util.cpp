@@ -40,8 +40,8 @@ void DnnlMatmul::pack_weights(const void* plain_nk, void* dst) const {
   s.wait();
 }
 
-void DnnlMatmul::run(const void* x, const void* w, const float* bias, float* y) const {
-  omp_set_num_threads(num_threads());
+void DnnlMatmul::run(const void* x, const void* w, const float* bias, float* y, int threads) const {
+  omp_set_num_threads(threads > 0 ? threads : num_threads());
   dnnl::engine& eng = dnnl_cpu_engine();
   dnnl::stream s(eng);
   dnnl::memory src(src_md_, eng, const_cast<void*>(x));

@@ -24,8 +24,8 @@ class DnnlMatmul {
   size_t weight_bytes() const { return wei_md_.get_size(); }
   void pack_weights(const void* plain_nk, void* dst) const;
   // x: [m][k] of src_dt, w: [n][k] of wei_dt, bias: [n] f32 or null, y: [m][n] f32.
-  // Uses awqx::num_threads() OpenMP threads.
-  void run(const void* x, const void* w, const float* bias, float* y) const;
+  // Uses `threads` OpenMP threads (0: awqx::num_threads()).
+  void run(const void* x, const void* w, const float* bias, float* y, int threads = 0) const;
   int64_t m() const noexcept { return m_; }
   int64_t n() const noexcept { return n_; }
   int64_t k() const noexcept { return k_; }

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "awqx/comm.hpp"
 #include "awqx/error.hpp"
 #include "model/ops.hpp"
 
@@ -149,8 +150,14 @@ PplResult perplexity(Model& model, const std::vector<int32_t>& tokens, const Ppl
   std::vector<float> logits(static_cast<size_t>(chunk * vocab));
   PplResult res;
   const double t0 = now_s();
-  for (int64_t w = 0; w < windows; ++w) {
+  // Each rank scores its share of the windows; the per-window sums of all ranks are added in
+  // window order, so the result is the same for any number of ranks.
+  Comm& comm = opts.comm ? *opts.comm : local_comm();
+  const Share mine = share_of(windows, comm.rank(), comm.size());
+  std::vector<double> nll(static_cast<size_t>(mine.count()), 0.0);
+  for (int64_t w = mine.begin; w < mine.end; ++w) {
     const int32_t* win = tokens.data() + w * ctx;
+    double& window_nll = nll[static_cast<size_t>(w - mine.begin)];
     model.reset();
     // The window in chunks of the model's batch: prediction j (logits of token j) scores token j+1.
     for (int64_t off = 0; off < ctx; off += chunk) {
@@ -159,13 +166,14 @@ PplResult perplexity(Model& model, const std::vector<int32_t>& tokens, const Ppl
       for (int64_t r = 0; r < mc; ++r) {
         const int64_t j = off + r;
         if (j + 1 >= ctx) break;
-        res.nll_sum -= ops::log_prob(logits.data() + r * vocab, vocab, win[j + 1]);
-        ++res.tokens;
+        window_nll -= ops::log_prob(logits.data() + r * vocab, vocab, win[j + 1]);
       }
     }
-    ++res.windows;
-    if (progress) progress(w + 1, windows);
+    if (progress) progress(w + 1 - mine.begin, mine.count());
   }
+  for (double v : comm.size() > 1 ? allgather_values(comm, nll) : nll) res.nll_sum += v;
+  res.windows = windows;
+  res.tokens = windows * (ctx - 1);
   res.seconds = now_s() - t0;
   res.ppl = std::exp(res.nll_sum / static_cast<double>(res.tokens));
   return res;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "awqx/comm.hpp"
 #include "awqx/linear.hpp"
 #include "model/ops.hpp"
 
@@ -60,8 +61,24 @@ void layer_forward(const LayerWeights& lw, const LayerShape& s, const ops::RopeT
 enum class MatPrecision { fp32, bf16 };
 
 // y[m][n] = x[m][k]·w[n][k]ᵀ in the given precision: fp32 = oneDNN sgemm; bf16 = x and w
-// rounded to bf16, fp32 accumulation (oneDNN matmul: AMX tiles or AVX512-BF16).
-void search_matmul(const float* x, const float* w, float* y, int64_t m, int64_t n, int64_t k, MatPrecision prec);
+// rounded to bf16, fp32 accumulation (oneDNN matmul: AMX tiles or AVX512-BF16). m is a multiple
+// of row_unit (0: m); each row's bits depend only on its row unit, not on the thread count or m.
+void search_matmul(const float* x, const float* w, float* y, int64_t m, int64_t n, int64_t k, MatPrecision prec,
+                   int64_t row_unit = 0);
+
+// The calibration blocks of this process: [first, first + count) of total, the others on the
+// other ranks of comm. A rank holds and forwards only its blocks; every loss of the search is a
+// per-block sum, gathered over the ranks and added in block order, so every choice (and the
+// output) is the same bytes for any number of ranks.
+struct Blocks {
+  int64_t total = 0, first = 0, count = 0, seqlen = 0;
+  Comm* comm = nullptr;  // nullptr: this process holds all blocks
+  static Blocks all(int64_t n_blocks, int64_t seqlen) { return {n_blocks, 0, n_blocks, seqlen, nullptr}; }
+  int64_t rows() const { return count * seqlen; }
+  // Every block's values in block order, from this rank's values of its own blocks
+  // (per_block values each).
+  std::vector<double> gather(const std::vector<double>& mine) const;
+};
 
 struct AwqParams {
   QParams q;
@@ -104,21 +121,26 @@ struct AwqLayerReport {
 
 // Scale search for all groups on the original weights, then apply (fold into norms / previous
 // linears, divide recorded inputs), then clip search. Weights modified in place; rec too.
+// rec holds this rank's blocks (bl); the result is identical on every rank.
 void awq_scale_and_clip(LayerWeights& lw, const LayerShape& s, const ops::RopeTable& rope, LayerInputs& rec,
-                        int64_t n_blocks, int64_t seqlen, const AwqParams& p, AwqLayerReport* report);
+                        const Blocks& bl, const AwqParams& p, AwqLayerReport* report);
 
 struct ClipStats {
   int64_t kept = 0, reverted = 0, groups = 0;  // reverted: (row, group)s whose best clip failed the check
 };
-// Clip search (§2) for one weight [n][k] with input x [t][k]: clamps w in place. With
-// 0 < t_fit < t, rows [0, t_fit) are fit tokens and the rest check tokens: a clip is then a
-// candidate only if it lowers the (row, group)'s error on the sampled fit and check tokens both;
-// the best candidate on all sampled tokens wins (no clip when none qualifies).
-void clip_weight(float* w, int64_t n, int64_t k, const float* x, int64_t t, const QParams& p, int64_t t_fit = 0,
-                 ClipStats* stats = nullptr, MatPrecision prec = MatPrecision::fp32);
+// Clip search (§2) for one weight [n][k] with input x [bl.rows()][k] (this rank's blocks):
+// clamps w in place, the same on every rank. With 0 < t_fit < all tokens, tokens [0, t_fit) are
+// fit tokens and the rest check tokens: a clip is then a candidate only if it lowers the
+// (row, group)'s error on the sampled fit and check tokens both; the best candidate on all
+// sampled tokens wins (no clip when none qualifies). The weight groups are split over the ranks.
+void clip_weight(float* w, int64_t n, int64_t k, const float* x, const Blocks& bl, const QParams& p,
+                 int64_t t_fit = 0, ClipStats* stats = nullptr, MatPrecision prec = MatPrecision::fp32);
 
 // Sum of squared differences / count, deterministic.
 double mse(const float* a, const float* b, int64_t n);
+// Sum of squared differences of each of n_blocks consecutive blocks of `per_block` values,
+// each summed in a fixed order (independent of the thread count).
+std::vector<double> block_sq_err(const float* a, const float* b, int64_t n_blocks, int64_t per_block);
 
 }  // namespace awqx::quant
 
@@ -130,6 +152,7 @@ void attn_block(const float* xn, const float* wq, const float* bq, const float* 
                 const float* bv, const float* wo, const LayerShape& s, const ops::RopeTable& rope, int64_t n_blocks,
                 int64_t seqlen, float* out, std::vector<float>* o_in, MatPrecision prec = MatPrecision::fp32);
 // MLP on normed input hn [T][hidden] -> out [T][hidden]; act (optional) receives silu(gate)*up.
+// t rows in units of seqlen (the matmuls' row unit).
 void mlp_block(const float* hn, const float* wg, const float* wu, const float* wd, const LayerShape& s, int64_t t,
-               float* out, std::vector<float>* act, MatPrecision prec = MatPrecision::fp32);
+               int64_t seqlen, float* out, std::vector<float>* act, MatPrecision prec = MatPrecision::fp32);
 }  // namespace awqx::quant

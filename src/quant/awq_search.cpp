@@ -14,15 +14,22 @@
 namespace awqx::quant {
 namespace {
 
-// Mean |x| per input channel over t rows of k (x_mean).
-std::vector<float> abs_mean_cols(const float* x, int64_t t, int64_t k) {
-  std::vector<float> out(static_cast<size_t>(k));
+// Mean |x| per input channel over all ranks' tokens (x_mean): per-block sums, gathered, added
+// in block order.
+std::vector<float> abs_mean_cols(const float* x, const Blocks& bl, int64_t k) {
+  std::vector<double> mine(static_cast<size_t>(bl.count * k), 0.0);
   parallel_for(0, k, 32, [&](int64_t c0, int64_t c1) {
-    std::vector<double> acc(static_cast<size_t>(c1 - c0), 0.0);
-    for (int64_t r = 0; r < t; ++r)
-      for (int64_t c = c0; c < c1; ++c) acc[static_cast<size_t>(c - c0)] += std::fabs(x[r * k + c]);
-    for (int64_t c = c0; c < c1; ++c) out[static_cast<size_t>(c)] = static_cast<float>(acc[static_cast<size_t>(c - c0)] / t);
+    for (int64_t b = 0; b < bl.count; ++b)
+      for (int64_t r = b * bl.seqlen; r < (b + 1) * bl.seqlen; ++r)
+        for (int64_t c = c0; c < c1; ++c) mine[static_cast<size_t>(b * k + c)] += std::fabs(x[r * k + c]);
   });
+  const std::vector<double> all = bl.gather(mine);
+  std::vector<double> sum(static_cast<size_t>(k), 0.0);
+  for (int64_t b = 0; b < bl.total; ++b)
+    for (int64_t c = 0; c < k; ++c) sum[static_cast<size_t>(c)] += all[static_cast<size_t>(b * k + c)];
+  std::vector<float> out(static_cast<size_t>(k));
+  for (int64_t c = 0; c < k; ++c)
+    out[static_cast<size_t>(c)] = static_cast<float>(sum[static_cast<size_t>(c)] / static_cast<double>(bl.total * bl.seqlen));
   return out;
 }
 
@@ -68,17 +75,22 @@ struct Group {
 
 // Blocks [0, n_fit) are the fit set, [n_fit, n_blocks) the check set (empty: no validation).
 struct Split {
+  Blocks bl;
   int64_t n_blocks, seqlen, n_fit, row_elems;  // row_elems: output elements per token
   bool check() const { return n_fit < n_blocks; }
-  int64_t fit_elems() const { return n_fit * seqlen * row_elems; }
-  int64_t all_elems() const { return n_blocks * seqlen * row_elems; }
+  int64_t block_elems() const { return seqlen * row_elems; }
+  int64_t local_elems() const { return bl.count * block_elems(); }
 };
 
-// Loss of y against y_ref: {fit, check}; without a check set {all blocks, -1} (AutoAWQ's mse).
+// Loss of y against y_ref (this rank's blocks): {fit, check}; without a check set {all blocks,
+// -1} (AutoAWQ's mse). Per-block sums of all ranks, added in block order.
 std::pair<double, double> split_loss(const float* y_ref, const float* y, const Split& sp) {
-  if (!sp.check()) return {mse(y_ref, y, sp.all_elems()), -1.0};
-  const int64_t f = sp.fit_elems();
-  return {mse(y_ref, y, f), mse(y_ref + f, y + f, sp.all_elems() - f)};
+  const std::vector<double> all = sp.bl.gather(block_sq_err(y_ref, y, sp.bl.count, sp.block_elems()));
+  double fit = 0, check = 0;
+  for (int64_t b = 0; b < sp.n_blocks; ++b) (b < sp.n_fit ? fit : check) += all[static_cast<size_t>(b)];
+  const double per = static_cast<double>(sp.block_elems());
+  if (!sp.check()) return {fit / (per * sp.n_blocks), -1.0};
+  return {fit / (per * sp.n_fit), check / (per * (sp.n_blocks - sp.n_fit))};
 }
 
 // Mean of fit and check losses weighted by their block counts (= the loss over all blocks).
@@ -93,13 +105,13 @@ std::vector<float> search_scale(const LayerWeights& lw, const Group& gr, int64_t
                                 int gi, AwqLayerReport& rep) {
   std::vector<const std::vector<float>*> ws;
   for (int l : gr.fcs) ws.push_back(&lw.w[l]);
-  const std::vector<float> x_mean = abs_mean_cols(gr.x->data(), sp.n_blocks * sp.seqlen, k);
+  const std::vector<float> x_mean = abs_mean_cols(gr.x->data(), sp.bl, k);
   const std::vector<float> w_mean = weight_mean(ws, k, p.q.group(k));
   std::vector<const float*> orig;
   for (auto* w : ws) orig.push_back(w->data());
-  const size_t out_elems = static_cast<size_t>(sp.all_elems());
+  const size_t out_elems = static_cast<size_t>(sp.local_elems());
   std::vector<float> y_ref(out_elems), y(out_elems);
-  gr.inspect(orig, 0, sp.n_blocks, y_ref.data());
+  gr.inspect(orig, 0, sp.bl.count, y_ref.data());
 
   std::vector<std::vector<float>> cand(ws.size());
   // Loss of the group with its weights replaced by Q(W·s)/s (s == nullptr: Q(W)).
@@ -113,7 +125,7 @@ std::vector<float> search_scale(const LayerWeights& lw, const Group& gr, int64_t
       if (sc) scale_cols(cand[f].data(), n, k, sc, true);
       ptrs.push_back(cand[f].data());
     }
-    gr.inspect(ptrs, 0, sp.n_blocks, y.data());
+    gr.inspect(ptrs, 0, sp.bl.count, y.data());
     return split_loss(y_ref.data(), y.data(), sp);
   };
 
@@ -176,10 +188,10 @@ std::vector<float> search_scale(const LayerWeights& lw, const Group& gr, int64_t
 const char* const kGroupNames[kNumGroups] = {"qkv", "o", "gate_up", "down"};
 
 void awq_scale_and_clip(LayerWeights& lw, const LayerShape& s, const ops::RopeTable& rope, LayerInputs& rec,
-                        int64_t n_blocks, int64_t seqlen, const AwqParams& p, AwqLayerReport* report) {
-  const int64_t t = n_blocks * seqlen, h = s.hidden, qd = int64_t{s.n_heads} * s.head_dim;
+                        const Blocks& bl, const AwqParams& p, AwqLayerReport* report) {
+  const int64_t n_blocks = bl.total, seqlen = bl.seqlen, h = s.hidden, qd = int64_t{s.n_heads} * s.head_dim;
   const int64_t n_check = n_blocks >= 2 ? std::clamp<int64_t>(p.n_check_blocks, 0, n_blocks - 1) : 0;
-  const Split sp{n_blocks, seqlen, n_blocks - n_check, h};
+  const Split sp{bl, n_blocks, seqlen, n_blocks - n_check, h};
   auto bias = [&](int l) { return lw.b[l].empty() ? nullptr : lw.b[l].data(); };
   const bool all_q = p.quantize[kQ] && p.quantize[kK] && p.quantize[kV];
   std::vector<float> s_qkv, s_o, s_mlp, s_down;
@@ -193,15 +205,15 @@ void awq_scale_and_clip(LayerWeights& lw, const LayerShape& s, const ops::RopeTa
                            lw.w[kO].data(), s, rope, nb, seqlen, out, nullptr, p.precision);
               }};
   Group g_o{{kO}, &rec.o_in, [&](const std::vector<const float*>& w, int64_t b0, int64_t nb, float* out) {
-              search_matmul(rec.o_in.data() + b0 * seqlen * qd, w[0], out, nb * seqlen, h, qd, p.precision);
+              search_matmul(rec.o_in.data() + b0 * seqlen * qd, w[0], out, nb * seqlen, h, qd, p.precision, seqlen);
             }};
   Group g_mlp{{kGate, kUp}, &rec.mlp_in, [&](const std::vector<const float*>& w, int64_t b0, int64_t nb, float* out) {
-                mlp_block(rec.mlp_in.data() + b0 * seqlen * h, w[0], w[1], lw.w[kDown].data(), s, nb * seqlen, out,
-                          nullptr, p.precision);
+                mlp_block(rec.mlp_in.data() + b0 * seqlen * h, w[0], w[1], lw.w[kDown].data(), s, nb * seqlen, seqlen,
+                          out, nullptr, p.precision);
               }};
   Group g_down{{kDown}, &rec.down_in, [&](const std::vector<const float*>& w, int64_t b0, int64_t nb, float* out) {
                  search_matmul(rec.down_in.data() + b0 * seqlen * s.inter, w[0], out, nb * seqlen, h, s.inter,
-                               p.precision);
+                               p.precision, seqlen);
                }};
 
   // 1. Searches, all on the original weights and recorded inputs (AutoAWQ order).
@@ -250,6 +262,8 @@ void awq_scale_and_clip(LayerWeights& lw, const LayerShape& s, const ops::RopeTa
   if (p.apply_clip) {
     const std::pair<int, const Group*> clip[] = {{kV, &g_qkv}, {kO, &g_o}, {kGate, &g_mlp}, {kUp, &g_mlp}, {kDown, &g_down}};
     const int64_t t_fit = sp.n_fit * seqlen;
+    // This rank's check blocks: local [lb0, bl.count).
+    const int64_t lb0 = std::clamp<int64_t>(sp.n_fit - bl.first, 0, bl.count), lnb = bl.count - lb0;
     for (const auto& entry : clip) {
       const int l = entry.first;  // named copies: lambdas below capture them (clang 14)
       const Group* gr = entry.second;
@@ -258,22 +272,22 @@ void awq_scale_and_clip(LayerWeights& lw, const LayerShape& s, const ops::RopeTa
       const float* x = gr->x->data();
       if (!sp.check()) {
         ClipStats st;
-        clip_weight(lw.w[l].data(), n, k, x, t, p.q, 0, &st, p.precision);
+        clip_weight(lw.w[l].data(), n, k, x, bl, p.q, 0, &st, p.precision);
         rep.clip_kept[l] = st.kept, rep.clip_groups[l] = st.groups;
         continue;
       }
       const std::vector<float> unclipped = lw.w[l];
       ClipStats st;
-      clip_weight(lw.w[l].data(), n, k, x, t, p.q, t_fit, &st, p.precision);
+      clip_weight(lw.w[l].data(), n, k, x, bl, p.q, t_fit, &st, p.precision);
       rep.clip_kept[l] = st.kept, rep.clip_reverted[l] = st.reverted, rep.clip_groups[l] = st.groups;
       if (st.kept == 0) continue;
       // Block check on the check blocks: FP reference, then the group quantized with/without this clip.
-      const size_t out = static_cast<size_t>(sp.n_blocks - sp.n_fit) * seqlen * h;
+      const size_t out = static_cast<size_t>(lnb * sp.block_elems());
       std::vector<float> y_ref(out), y(out);
       std::vector<std::vector<float>> qw(gr->fcs.size());
       std::vector<const float*> ptrs(gr->fcs.size());
       for (size_t f = 0; f < gr->fcs.size(); ++f) ptrs[f] = lw.w[gr->fcs[f]].data();
-      gr->inspect(ptrs, sp.n_fit, sp.n_blocks - sp.n_fit, y_ref.data());
+      if (lnb > 0) gr->inspect(ptrs, lb0, lnb, y_ref.data());
       auto group_loss = [&](const std::vector<float>& wl) {
         for (size_t f = 0; f < gr->fcs.size(); ++f) {
           const int fl = gr->fcs[f];
@@ -281,8 +295,10 @@ void awq_scale_and_clip(LayerWeights& lw, const LayerShape& s, const ops::RopeTa
           if (p.quantize[fl]) pseudo_quantize(qw[f].data(), s.out_features(fl), s.in_features(fl), p.q);
           ptrs[f] = qw[f].data();
         }
-        gr->inspect(ptrs, sp.n_fit, sp.n_blocks - sp.n_fit, y.data());
-        return mse(y_ref.data(), y.data(), static_cast<int64_t>(out));
+        if (lnb > 0) gr->inspect(ptrs, lb0, lnb, y.data());
+        double sum = 0;  // check blocks of all ranks, in block order
+        for (double v : bl.gather(block_sq_err(y_ref.data(), y.data(), lnb, sp.block_elems()))) sum += v;
+        return sum;
       };
       const double with_clip = group_loss(lw.w[l]), without = group_loss(unclipped);
       if (!(with_clip < without)) {
@@ -292,80 +308,6 @@ void awq_scale_and_clip(LayerWeights& lw, const LayerShape& s, const ops::RopeTa
     }
   }
   if (report) *report = rep;
-}
-
-void clip_weight(float* w, int64_t n, int64_t k, const float* x, int64_t t, const QParams& p, int64_t t_fit,
-                 ClipStats* stats, MatPrecision prec) {
-  constexpr int kSteps = 10;  // int(max_shrink 0.5 * n_grid 20)
-  constexpr int64_t kSampleTokens = 512, kRowBatch = 64;
-  const int64_t g = p.group(k), ng = k / g;
-  const int64_t step = std::max<int64_t>(1, t / kSampleTokens), ts = (t + step - 1) / step;
-  // Sampled tokens [0, ts_fit) come from the fit rows, the rest from the check rows.
-  const bool check = t_fit > 0 && t_fit < t;
-  const int64_t ts_fit = check ? (t_fit + step - 1) / step : ts;
-  std::vector<float> xg(static_cast<size_t>(ts * g)), d(static_cast<size_t>(kRowBatch * kSteps * g)),
-      y(static_cast<size_t>(ts * kRowBatch * kSteps));
-  std::vector<int64_t> kept(static_cast<size_t>(n), 0), reverted(static_cast<size_t>(n), 0);
-  for (int64_t j = 0; j < ng; ++j) {
-    for (int64_t i = 0; i < ts; ++i) std::memcpy(&xg[static_cast<size_t>(i * g)], x + i * step * k + j * g, g * sizeof(float));
-    for (int64_t r0 = 0; r0 < n; r0 += kRowBatch) {
-      const int64_t nb = std::min(kRowBatch, n - r0);
-      // d[(r, i)] = Q(clamp(w, ±max_i)) − w: the output error is x·d (linearity).
-      parallel_for(0, nb, 4, [&](int64_t a, int64_t b) {
-        std::vector<float> tmp(static_cast<size_t>(g));
-        for (int64_t r = a; r < b; ++r) {
-          const float* wr = w + (r0 + r) * k + j * g;
-          float org_max = 0.0f;
-          for (int64_t e = 0; e < g; ++e) org_max = std::max(org_max, std::fabs(wr[e]));
-          for (int i = 0; i < kSteps; ++i) {
-            const float mv = org_max * (1.0f - static_cast<float>(i) / 20.0f);
-            for (int64_t e = 0; e < g; ++e) tmp[static_cast<size_t>(e)] = std::clamp(wr[e], -mv, mv);
-            quant_group(tmp.data(), g, p, nullptr, nullptr, nullptr);
-            float* dr = &d[static_cast<size_t>((r * kSteps + i) * g)];
-            for (int64_t e = 0; e < g; ++e) dr[e] = tmp[static_cast<size_t>(e)] - wr[e];
-          }
-        }
-      });
-      search_matmul(xg.data(), d.data(), y.data(), ts, nb * kSteps, g, prec);
-      const int64_t cols = nb * kSteps;
-      parallel_for(0, nb, 4, [&](int64_t a, int64_t b) {
-        for (int64_t r = a; r < b; ++r) {
-          float* wr = w + (r0 + r) * k + j * g;
-          float org_max = 0.0f;
-          for (int64_t e = 0; e < g; ++e) org_max = std::max(org_max, std::fabs(wr[e]));
-          double min_err = 1e9, min_err_any = 1e9, fit0 = 0, check0 = 0;
-          int best = 0, best_any = 0;  // best_any: AutoAWQ's choice, ignoring the check
-          for (int i = 0; i < kSteps; ++i) {
-            double err = 0.0, err_fit = 0.0;
-            for (int64_t tt = 0; tt < ts; ++tt) {
-              const double v = y[static_cast<size_t>(tt * cols + r * kSteps + i)];
-              err += v * v;
-              if (tt + 1 == ts_fit) err_fit = err;
-            }
-            const double err_check = err - err_fit;
-            err /= static_cast<double>(ts);
-            if (i == 0) fit0 = err_fit, check0 = err_check;
-            if (err < min_err_any) min_err_any = err, best_any = i;
-            // With a check set a clip must beat no clip (step 0) on the fit and the check tokens.
-            if (check && i > 0 && !(err_fit < fit0 && err_check < check0)) continue;
-            if (err < min_err) {
-              min_err = err;
-              best = i;
-            }
-          }
-          const float best_max = org_max * (1.0f - static_cast<float>(best) / 20.0f);
-          if (best != 0) ++kept[static_cast<size_t>(r0 + r)];
-          if (best != best_any) ++reverted[static_cast<size_t>(r0 + r)];
-          for (int64_t e = 0; e < g; ++e) wr[e] = std::clamp(wr[e], -best_max, best_max);
-        }
-      });
-    }
-  }
-  if (stats) {
-    *stats = ClipStats{};
-    for (int64_t r = 0; r < n; ++r) stats->kept += kept[static_cast<size_t>(r)], stats->reverted += reverted[static_cast<size_t>(r)];
-    stats->groups = n * ng;
-  }
 }
 
 }  // namespace awqx::quant

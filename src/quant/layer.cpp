@@ -45,9 +45,9 @@ void attn_block(const float* xn, const float* wq, const float* bq, const float* 
   const int64_t t = n_blocks * seqlen, h = s.hidden, qd = int64_t{s.n_heads} * s.head_dim,
                 kd = int64_t{s.n_kv} * s.head_dim;
   std::vector<float> q(static_cast<size_t>(t * qd)), k(static_cast<size_t>(t * kd)), v(static_cast<size_t>(t * kd));
-  search_matmul(xn, wq, q.data(), t, qd, h, prec);
-  search_matmul(xn, wk, k.data(), t, kd, h, prec);
-  search_matmul(xn, wv, v.data(), t, kd, h, prec);
+  search_matmul(xn, wq, q.data(), t, qd, h, prec, seqlen);
+  search_matmul(xn, wk, k.data(), t, kd, h, prec, seqlen);
+  search_matmul(xn, wv, v.data(), t, kd, h, prec, seqlen);
   add_bias(q.data(), bq, t, qd);
   add_bias(k.data(), bk, t, kd);
   add_bias(v.data(), bv, t, kd);
@@ -62,17 +62,17 @@ void attn_block(const float* xn, const float* wq, const float* bq, const float* 
     ops::attention(qb, seqlen, qd, kb, v.data() + b * seqlen * kd, kd, 0, s.n_heads, s.n_kv, s.head_dim,
                    a.data() + b * seqlen * qd, qd);
   }
-  search_matmul(a.data(), wo, out, t, h, qd, prec);
+  search_matmul(a.data(), wo, out, t, h, qd, prec, seqlen);
 }
 
 void mlp_block(const float* hn, const float* wg, const float* wu, const float* wd, const LayerShape& s, int64_t t,
-               float* out, std::vector<float>* act, MatPrecision prec) {
+               int64_t seqlen, float* out, std::vector<float>* act, MatPrecision prec) {
   const int64_t h = s.hidden, in = s.inter;
   std::vector<float> g(static_cast<size_t>(t * in)), u(static_cast<size_t>(t * in));
-  search_matmul(hn, wg, g.data(), t, in, h, prec);
-  search_matmul(hn, wu, u.data(), t, in, h, prec);
+  search_matmul(hn, wg, g.data(), t, in, h, prec, seqlen);
+  search_matmul(hn, wu, u.data(), t, in, h, prec, seqlen);
   ops::silu_mul(g.data(), u.data(), g.data(), t * in);
-  search_matmul(g.data(), wd, out, t, h, in, prec);
+  search_matmul(g.data(), wd, out, t, h, in, prec, seqlen);
   if (act) *act = std::move(g);
 }
 
@@ -87,7 +87,7 @@ void layer_forward(const LayerWeights& lw, const LayerShape& s, const ops::RopeT
   if (out != x) std::memcpy(out, x, static_cast<size_t>(t * h) * sizeof(float));
   std::vector<float> hn(static_cast<size_t>(t * h));
   ops::add_rmsnorm(out, delta.data(), lw.ln2.data(), hn.data(), t, h, s.eps);  // out = x + attn
-  mlp_block(hn.data(), lw.w[kGate].data(), lw.w[kUp].data(), lw.w[kDown].data(), s, t, delta.data(),
+  mlp_block(hn.data(), lw.w[kGate].data(), lw.w[kUp].data(), lw.w[kDown].data(), s, t, seqlen, delta.data(),
             rec ? &rec->down_in : nullptr);
   parallel_for(0, t * h, 1 << 14, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) out[i] += delta[i];

@@ -66,24 +66,47 @@ void pseudo_quantize(float* w, int64_t n, int64_t k, const QParams& p, Q4Weights
   });
 }
 
-double mse(const float* a, const float* b, int64_t n) {
-  if (n <= 0) return 0.0;
-  constexpr int64_t kChunk = 1 << 16;  // fixed chunks: the sum does not depend on the thread count
-  const int64_t chunks = (n + kChunk - 1) / kChunk;
-  std::vector<double> part(static_cast<size_t>(chunks), 0.0);
-  parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+namespace {
+constexpr int64_t kSumChunk = 1 << 16;  // fixed chunks: a sum does not depend on the thread count
+
+double sq_err_chunk(const float* a, const float* b, int64_t n) {
+  double s = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double d = static_cast<double>(a[i]) - b[i];
+    s += d * d;
+  }
+  return s;
+}
+
+// Sums of squared differences of consecutive `len`-element spans, each in kSumChunk chunks
+// added in order.
+std::vector<double> span_sq_err(const float* a, const float* b, int64_t spans, int64_t len) {
+  const int64_t per = (len + kSumChunk - 1) / kSumChunk;
+  std::vector<double> part(static_cast<size_t>(spans * per), 0.0), out(static_cast<size_t>(spans), 0.0);
+  parallel_for(0, spans * per, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
-      double s = 0.0;
-      for (int64_t i = c * kChunk; i < std::min(n, (c + 1) * kChunk); ++i) {
-        const double d = static_cast<double>(a[i]) - b[i];
-        s += d * d;
-      }
-      part[static_cast<size_t>(c)] = s;
+      const int64_t off = c / per * len + c % per * kSumChunk;
+      part[static_cast<size_t>(c)] = sq_err_chunk(a + off, b + off, std::min(kSumChunk, len - c % per * kSumChunk));
     }
   });
-  double s = 0.0;
-  for (double v : part) s += v;
-  return s / static_cast<double>(n);
+  for (int64_t sp = 0; sp < spans; ++sp)
+    for (int64_t c = 0; c < per; ++c) out[static_cast<size_t>(sp)] += part[static_cast<size_t>(sp * per + c)];
+  return out;
+}
+}  // namespace
+
+double mse(const float* a, const float* b, int64_t n) {
+  if (n <= 0) return 0.0;
+  return span_sq_err(a, b, 1, n)[0] / static_cast<double>(n);
+}
+
+std::vector<double> block_sq_err(const float* a, const float* b, int64_t n_blocks, int64_t per_block) {
+  if (n_blocks <= 0 || per_block <= 0) return std::vector<double>(static_cast<size_t>(std::max<int64_t>(n_blocks, 0)));
+  return span_sq_err(a, b, n_blocks, per_block);
+}
+
+std::vector<double> Blocks::gather(const std::vector<double>& mine) const {
+  return comm ? allgather_values(*comm, mine) : mine;
 }
 
 }  // namespace awqx::quant

@@ -23,7 +23,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "awqx/awq_format.hpp"
+#include "awqx/comm.hpp"
 #include "awqx/config.hpp"
 #include "awqx/error.hpp"
 #include "awqx/fileutil.hpp"
@@ -33,6 +33,7 @@
 #include "io/config_json.hpp"
 #include "quant/awq.hpp"
 #include "quant/calib_data.hpp"
+#include "quant/layer_output.hpp"
 #include "quant/model_card.hpp"
 #include "quant/quantize_options.hpp"
 
@@ -47,6 +48,7 @@ size_t peak_rss_bytes() {
 namespace {
 namespace fs = std::filesystem;
 using quant::kNumLin;
+using quant::LayerNames;
 
 bool excluded(const std::string& name, const std::vector<std::string>& pats) {
   for (const auto& p : pats) {
@@ -66,105 +68,11 @@ uint64_t fnv1a(const void* data, size_t n, uint64_t h = 1469598103934665603ull) 
   return h;
 }
 
-// The per-layer report: per searched group, the winning candidate and the block losses.
-std::vector<QuantizeGroupReport> group_reports(const quant::AwqLayerReport& r) {
-  std::vector<QuantizeGroupReport> out;
-  static const std::vector<std::vector<int>> lins = {{quant::kV}, {quant::kO}, {quant::kGate, quant::kUp}, {quant::kDown}};
-  static const char* const short_names[kNumLin] = {"q", "k", "v", "o", "gate", "up", "down"};
-  for (int g = 0; g < quant::kNumGroups; ++g) {
-    QuantizeGroupReport gr;
-    gr.group = quant::kGroupNames[g];
-    switch (r.choice[g]) {
-      case quant::ScaleChoice::kSkipped: gr.choice = "skipped"; break;
-      case quant::ScaleChoice::kRatio: gr.choice = fmt::format("ratio {}", r.best_ratio[g]); break;
-      case quant::ScaleChoice::kIdentity: gr.choice = "identity"; break;
-      case quant::ScaleChoice::kIdentityByCheck: gr.choice = "identity (check)"; break;
-    }
-    gr.rtn_fit = r.rtn_fit[g], gr.rtn_check = r.rtn_check[g], gr.fit = r.fit[g], gr.check = r.check[g];
-    for (int l : lins[static_cast<size_t>(g)]) {
-      if (!r.clip_groups[l]) continue;
-      if (!gr.clip.empty()) gr.clip += ", ";
-      gr.clip += fmt::format("{} {}/{}", short_names[l], r.clip_dropped[l] ? 0 : r.clip_kept[l], r.clip_groups[l]);
-      if (r.clip_reverted[l]) gr.clip += fmt::format(" ({} reverted by check)", r.clip_reverted[l]);
-      if (r.clip_dropped[l]) gr.clip += fmt::format(" (dropped by block check: {} would be clipped)", r.clip_kept[l]);
-    }
-    if (r.choice[g] != quant::ScaleChoice::kSkipped || !gr.clip.empty()) out.push_back(std::move(gr));
-  }
-  return out;
-}
-
-struct LayerNames {
-  std::string prefix;  // "model.layers.<i>."
-  std::string lin(int l) const { return prefix + quant::kLinNames[l]; }
-};
-
-TensorView f16_copy(const TensorView& t, const std::string& name) {
-  if (t.dtype != DType::F32 && t.dtype != DType::BF16 && t.dtype != DType::F16) {
-    TensorView c = t;
-    c.name = name;
-    return c;
-  }
-  return make_f16_tensor(name, t.shape, to_f32(t));
-}
-
-// Builds the final tensors of one layer (quantized linears packed, the rest fp16).
-std::vector<TensorView> layer_tensors(quant::LayerWeights& lw, const quant::LayerShape& s, const LayerNames& nm,
-                                      const bool quantize[kNumLin], const quant::QParams& qp, const std::string& version) {
-  std::vector<TensorView> out;
-  out.push_back(make_f16_tensor(nm.prefix + "input_layernorm.weight", {s.hidden}, lw.ln1));
-  for (int l = 0; l < kNumLin; ++l) {
-    if (l == quant::kGate) out.push_back(make_f16_tensor(nm.prefix + "post_attention_layernorm.weight", {s.hidden}, lw.ln2));
-    const int64_t n = s.out_features(l), k = s.in_features(l);
-    if (!quantize[l]) {
-      out.push_back(make_f16_tensor(nm.lin(l) + ".weight", {n, k}, lw.w[l]));
-      if (!lw.b[l].empty()) out.push_back(make_f16_tensor(nm.lin(l) + ".bias", {n}, lw.b[l]));
-      continue;
-    }
-    Q4Weights q;
-    quant::pseudo_quantize(lw.w[l].data(), n, k, qp, &q);
-    q.bias = lw.b[l];
-    AwqGemmTensors t = version == "gemv" ? awq_pack_gemv(q, nm.lin(l)) : awq_pack_gemm(q, nm.lin(l));
-    out.push_back(t.qweight);
-    out.push_back(t.qzeros);
-    out.push_back(t.scales);
-    if (t.bias) out.push_back(*t.bias);
-  }
-  return out;
-}
-
-// The layer as its output tensors mean it (int4 linears dequantized, fp16 norms): what the
-// quantized model computes, for --sequential-inputs. Built from the same tensors whether the
-// layer was just quantized or read back from a resume file, so both runs stay byte-identical.
-quant::LayerWeights dequantized_layer(const std::function<const TensorView*(const std::string&)>& get,
-                                      const LayerNames& nm, const bool quantize[kNumLin], const QuantizeOptions& opt,
-                                      const std::string& file) {
-  auto need = [&](const std::string& n) -> const TensorView& {
-    const TensorView* t = get(n);
-    if (!t) throw Error::mismatch(ErrorCode::format, file, n, "a tensor of the quantized layer", "none");
-    return *t;
-  };
-  quant::LayerWeights lw;
-  lw.ln1 = to_f32(need(nm.prefix + "input_layernorm.weight"));
-  lw.ln2 = to_f32(need(nm.prefix + "post_attention_layernorm.weight"));
-  for (int l = 0; l < kNumLin; ++l) {
-    const std::string p = nm.lin(l);
-    if (!quantize[l]) {
-      lw.w[l] = to_f32(need(p + ".weight"));
-      if (const TensorView* b = get(p + ".bias")) lw.b[l] = to_f32(*b);
-      continue;
-    }
-    const Q4Weights q = (opt.version == "gemv" ? awq_unpack_gemv : awq_unpack_gemm)(
-        need(p + ".qweight"), get(p + ".qzeros"), need(p + ".scales"), get(p + ".bias"), opt.q_group_size,
-        opt.zero_point, file, p);
-    lw.w[l] = q.dequantize();
-    lw.b[l] = q.bias;
-  }
-  return lw;
-}
-
 QuantizeReport quantize_model_impl(const std::string& model_dir, const std::string& out_dir, const QuantizeOptions& opt,
                                    const QuantizeProgressFn& progress) {
   const auto t0 = std::chrono::steady_clock::now();
+  Comm& comm = opt.comm ? *opt.comm : local_comm();
+  const bool rank0 = comm.rank() == 0;
   quant::validate_options(opt);
   const quant::MatPrecision precision = quant::search_precision(opt);
   if (out_dir.empty()) throw Error::mismatch(ErrorCode::invalid_argument, "", "--out", "an output directory", "empty");
@@ -244,24 +152,46 @@ QuantizeReport quantize_model_impl(const std::string& model_dir, const std::stri
   const uint64_t hash = fnv1a(calib.data(), calib.size() * sizeof(int32_t), fnv1a(hs.data(), hs.size()));
   const std::string hash_hex = fmt::format("{:016x}", hash);
 
-  // Temp dir: continue when the state matches, else start clean.
-  const std::string state_path = path_join(rdir, "state.json");
-  bool keep = false;
-  if (opt.resume && file_exists(state_path)) {
-    auto st = nlohmann::json::parse(read_file(state_path), nullptr, false);
-    keep = !st.is_discarded() && st.value("options_hash", "") == hash_hex;
-  }
-  if (!keep) remove_all(tmp);
-  std::error_code ec;
-  fs::create_directories(rdir, ec);
-  if (ec) throw Error::mismatch(ErrorCode::io, tmp, "--out", "a writable location", ec.message());
-  if (!keep) write_file_atomic(state_path, nlohmann::json{{"options_hash", hash_hex}, {"n_layers", n_layers}}.dump(2) + "\n");
+  // Temp dir (rank 0): continue when the state matches, else start clean. Then every rank learns
+  // which layers are finished (rank 0 is about to add files the others must not mistake for old).
+  auto layer_file = [&](int i) { return path_join(rdir, fmt::format("layer-{}.safetensors", i)); };
+  auto layer_done = [&](int i) {
+    if (!file_exists(layer_file(i))) return false;
+    try {
+      SafetensorsFile::open(layer_file(i));
+      return true;
+    } catch (const Error&) {
+      return false;
+    }
+  };
+  std::vector<uint8_t> done_flags(static_cast<size_t>(n_layers), 0);
+  run_agreed(comm, [&] {
+    if (!rank0) return;
+    const std::string state_path = path_join(rdir, "state.json");
+    bool keep = false;
+    if (opt.resume && file_exists(state_path)) {
+      auto st = nlohmann::json::parse(read_file(state_path), nullptr, false);
+      keep = !st.is_discarded() && st.value("options_hash", "") == hash_hex;
+    }
+    if (!keep) remove_all(tmp);
+    std::error_code ec;
+    fs::create_directories(rdir, ec);
+    if (ec) throw Error::mismatch(ErrorCode::io, tmp, "--out", "a writable location", ec.message());
+    if (!keep)
+      write_file_atomic(state_path, nlohmann::json{{"options_hash", hash_hex}, {"n_layers", n_layers}}.dump(2) + "\n");
+    for (int i = 0; i < n_layers; ++i) done_flags[static_cast<size_t>(i)] = layer_done(i) ? 1 : 0;
+  });
+  comm.broadcast(done_flags, 0);
 
   QuantizeReport rep;
   rep.n_layers = n_layers;
   rep.calib_tokens = static_cast<int64_t>(calib.size());
-  const int64_t n_blocks = awq ? static_cast<int64_t>(calib.size()) / seqlen : 0, t = n_blocks * seqlen, h = shape.hidden;
+  const int64_t n_blocks = awq ? static_cast<int64_t>(calib.size()) / seqlen : 0, h = shape.hidden;
   rep.calib_blocks = n_blocks;
+  // This rank's calibration blocks (all of them in one process).
+  const Share mine = share_of(n_blocks, comm.rank(), comm.size());
+  const quant::Blocks blocks{n_blocks, mine.begin, mine.count(), seqlen, comm.size() > 1 ? &comm : nullptr};
+  const int64_t t = blocks.rows(), row0 = mine.begin * seqlen;
   const bool compat = opt.autoawq_compat, sequential = awq && !compat && opt.sequential_inputs;
   int64_t n_check = 0;  // the last n_check calibration blocks validate the search (none: no check)
   if (awq && !compat && opt.validate && n_blocks >= 2)
@@ -279,25 +209,15 @@ QuantizeReport quantize_model_impl(const std::string& model_dir, const std::stri
       TensorView row = emb;
       row.shape = {h};
       row.nbytes = static_cast<size_t>(h) * dtype_size(emb.dtype);
-      row.data = static_cast<const uint8_t*>(emb.data) + static_cast<size_t>(calib[static_cast<size_t>(r)]) * row.nbytes;
+      row.data = static_cast<const uint8_t*>(emb.data) + static_cast<size_t>(calib[static_cast<size_t>(row0 + r)]) * row.nbytes;
       to_f32(row, x.data() + r * h);
     }
     rope = ops::RopeTable(shape.head_dim, cfg.rope_theta, cfg.rope_scaling, seqlen);
   }
 
-  auto layer_file = [&](int i) { return path_join(rdir, fmt::format("layer-{}.safetensors", i)); };
-  auto layer_done = [&](int i) {
-    if (!file_exists(layer_file(i))) return false;
-    try {
-      SafetensorsFile::open(layer_file(i));
-      return true;
-    } catch (const Error&) {
-      return false;
-    }
-  };
   int last_todo = -1;
   for (int i = 0; i < n_layers; ++i)
-    if (!layer_done(i)) last_todo = i;
+    if (!done_flags[static_cast<size_t>(i)]) last_todo = i;
 
   std::set<std::string> consumed;
   for (int i = 0; i < n_layers; ++i) {
@@ -305,7 +225,7 @@ QuantizeReport quantize_model_impl(const std::string& model_dir, const std::stri
     const LayerNames nm{fmt::format("model.layers.{}.", i)};
     for (int l = 0; l < kNumLin; ++l) consumed.insert({nm.lin(l) + ".weight", nm.lin(l) + ".bias"});
     consumed.insert({nm.prefix + "input_layernorm.weight", nm.prefix + "post_attention_layernorm.weight"});
-    const bool done = layer_done(i);
+    const bool done = done_flags[static_cast<size_t>(i)] != 0;
     if (done && (!awq || i > last_todo)) {  // nothing left that needs this layer's output
       ++rep.resumed_layers;
       rep.layer_seconds.push_back(0);
@@ -336,7 +256,7 @@ QuantizeReport quantize_model_impl(const std::string& model_dir, const std::stri
       // The FP layer on this layer's input x (FP activations, or with --sequential-inputs the
       // quantized model's): the reference the search matches, and the recorded linear inputs.
       quant::LayerInputs rec;
-      quant::layer_forward(lw, shape, rope, x.data(), n_blocks, seqlen, y.data(), done ? nullptr : &rec);
+      quant::layer_forward(lw, shape, rope, x.data(), blocks.count, seqlen, y.data(), done ? nullptr : &rec);
       if (!done) {
         quant::AwqParams ap;
         ap.q = qp;
@@ -347,46 +267,48 @@ QuantizeReport quantize_model_impl(const std::string& model_dir, const std::stri
         ap.precision = precision;
         ap.n_check_blocks = n_check;
         for (int l = 0; l < kNumLin; ++l) ap.quantize[l] = qflags[l];
-        quant::awq_scale_and_clip(lw, shape, rope, rec, n_blocks, seqlen, ap, &lrep);
+        quant::awq_scale_and_clip(lw, shape, rope, rec, blocks, ap, &lrep);
         double s = 0;
         int c = 0;
         for (double v : lrep.loss)
           if (v > 0) s += v, ++c;
         loss = c ? s / c : 0;
-        greps = group_reports(lrep);
+        greps = quant::group_reports(lrep);
       }
       if (!sequential) std::swap(x, y);
     }
     if (!done) {
-      std::vector<TensorView> ts = layer_tensors(lw, shape, nm, qflags, qp, opt.version);
+      std::vector<TensorView> ts = quant::layer_tensors(lw, shape, nm, qflags, qp, opt.version);
       if (sequential) {  // next input: this layer as quantized, on the quantized model's activations
         std::map<std::string, const TensorView*> byname;
         for (const auto& tv : ts) byname[tv.name] = &tv;
-        const quant::LayerWeights lq = dequantized_layer(
+        const quant::LayerWeights lq = quant::dequantized_layer(
             [&](const std::string& n) { auto it = byname.find(n); return it == byname.end() ? nullptr : it->second; },
             nm, qflags, opt, layer_file(i));
-        quant::layer_forward(lq, shape, rope, x.data(), n_blocks, seqlen, y.data(), nullptr);
+        quant::layer_forward(lq, shape, rope, x.data(), blocks.count, seqlen, y.data(), nullptr);
         std::swap(x, y);
       }
       for (const auto& extra : store.names())
         if (extra.rfind(nm.prefix, 0) == 0 && !consumed.count(extra)) {
-          ts.push_back(f16_copy(store.get(extra), extra));
+          ts.push_back(quant::f16_copy(store.get(extra), extra));
           consumed.insert(extra);
         }
-      write_safetensors(layer_file(i), ts);
+      run_agreed(comm, [&] {
+        if (rank0) write_safetensors(layer_file(i), ts);
+      });
     } else {
       ++rep.resumed_layers;
       if (sequential) {
         const auto lf = SafetensorsFile::open(layer_file(i));
         std::deque<TensorView> held;  // stable addresses
-        const quant::LayerWeights lq = dequantized_layer(
+        const quant::LayerWeights lq = quant::dequantized_layer(
             [&](const std::string& n) -> const TensorView* {
               if (!lf->has(n)) return nullptr;
               held.push_back(lf->get(n));
               return &held.back();
             },
             nm, qflags, opt, layer_file(i));
-        quant::layer_forward(lq, shape, rope, x.data(), n_blocks, seqlen, y.data(), nullptr);
+        quant::layer_forward(lq, shape, rope, x.data(), blocks.count, seqlen, y.data(), nullptr);
         std::swap(x, y);
       }
     }
@@ -402,49 +324,52 @@ QuantizeReport quantize_model_impl(const std::string& model_dir, const std::stri
   x = {};
   y = {};
 
-  // Final folder: embed, layers (from the resume files), norm, lm_head, anything else; fp16.
-  std::vector<TensorView> all;
-  std::vector<std::shared_ptr<SafetensorsFile>> keep_open;
-  auto add_fp16 = [&](const std::string& name) {
-    if (!store.has(name) || consumed.count(name)) return;
-    all.push_back(f16_copy(store.get(name), name));
-    consumed.insert(name);
-  };
-  add_fp16("model.embed_tokens.weight");
-  for (int i = 0; i < n_layers; ++i) {
-    keep_open.push_back(SafetensorsFile::open(layer_file(i)));
-    for (const auto& n : keep_open.back()->names()) all.push_back(keep_open.back()->get(n));
-  }
-  add_fp16("model.norm.weight");
-  add_fp16("lm_head.weight");
-  for (const auto& n : store.names()) add_fp16(n);
-  rep.files = write_safetensors_sharded(tmp, all, opt.shard_size);
+  // Final folder (rank 0): embed, layers (from the resume files), norm, lm_head, anything else; fp16.
+  run_agreed(comm, [&] {
+    if (!rank0) return;
+    std::vector<TensorView> all;
+    std::vector<std::shared_ptr<SafetensorsFile>> keep_open;
+    auto add_fp16 = [&](const std::string& name) {
+      if (!store.has(name) || consumed.count(name)) return;
+      all.push_back(quant::f16_copy(store.get(name), name));
+      consumed.insert(name);
+    };
+    add_fp16("model.embed_tokens.weight");
+    for (int i = 0; i < n_layers; ++i) {
+      keep_open.push_back(SafetensorsFile::open(layer_file(i)));
+      for (const auto& n : keep_open.back()->names()) all.push_back(keep_open.back()->get(n));
+    }
+    add_fp16("model.norm.weight");
+    add_fp16("lm_head.weight");
+    for (const auto& n : store.names()) add_fp16(n);
+    rep.files = write_safetensors_sharded(tmp, all, opt.shard_size);
 
-  nlohmann::json cj = raw_json(cfg);
-  QuantConfig qc;
-  qc.present = true;
-  qc.bits = opt.w_bit;
-  qc.group_size = opt.q_group_size;
-  qc.zero_point = opt.zero_point;
-  qc.version = opt.version;
-  qc.modules_to_not_convert = opt.modules_to_not_convert;
-  cj["quantization_config"] = to_json(qc);
-  cj["torch_dtype"] = "float16";
-  write_file_atomic(path_join(tmp, "config.json"), cj.dump(2) + "\n");
-  rep.files.push_back("config.json");
-  for (const char* f : {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
-                        "generation_config.json", "added_tokens.json", "vocab.json", "merges.txt", "tokenizer.bin"}) {
-    const std::string src = path_join(model_dir, f);
-    if (!file_exists(src)) continue;
-    write_file_atomic(path_join(tmp, f), read_file(src));
-    rep.files.push_back(f);
-  }
-  write_file_atomic(path_join(tmp, "README.md"), quant::model_card(model_dir, cfg, opt, rep.calib_tokens));
-  rep.files.push_back("README.md");
-  keep_open.clear();
-  all.clear();
-  remove_all(rdir);
-  commit_dir(tmp, out, "--out");  // replaces an existing out only with --overwrite (checked above)
+    nlohmann::json cj = raw_json(cfg);
+    QuantConfig qc;
+    qc.present = true;
+    qc.bits = opt.w_bit;
+    qc.group_size = opt.q_group_size;
+    qc.zero_point = opt.zero_point;
+    qc.version = opt.version;
+    qc.modules_to_not_convert = opt.modules_to_not_convert;
+    cj["quantization_config"] = to_json(qc);
+    cj["torch_dtype"] = "float16";
+    write_file_atomic(path_join(tmp, "config.json"), cj.dump(2) + "\n");
+    rep.files.push_back("config.json");
+    for (const char* f : {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
+                          "generation_config.json", "added_tokens.json", "vocab.json", "merges.txt", "tokenizer.bin"}) {
+      const std::string src = path_join(model_dir, f);
+      if (!file_exists(src)) continue;
+      write_file_atomic(path_join(tmp, f), read_file(src));
+      rep.files.push_back(f);
+    }
+    write_file_atomic(path_join(tmp, "README.md"), quant::model_card(model_dir, cfg, opt, rep.calib_tokens));
+    rep.files.push_back("README.md");
+    keep_open.clear();
+    all.clear();
+    remove_all(rdir);
+    commit_dir(tmp, out, "--out");  // replaces an existing out only with --overwrite (checked above)
+  });
   rep.total_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   rep.peak_rss_bytes = peak_rss_bytes();
   return rep;
@@ -479,14 +404,19 @@ QuantizeReport quantize_model(const std::string& model_dir, const std::string& o
       if (e.path().filename() != ".awqx-resume") remove_all(e.path().string());
     return true;
   };
+  const bool rank0 = !opt.comm || opt.comm->rank() == 0;  // only rank 0 owns the output
   try {
     return quantize_model_impl(model_dir, out_dir, opt, progress);
+  } catch (const RankFailed&) {  // another rank failed and reports it; rank 0 still cleans up
+    if (rank0) cleanup();
+    throw;
   } catch (const Error& e) {
+    if (!rank0) throw;
     if (cleanup())
       throw Error(e.code(), e.file(), e.field(), e.message() + " (finished layers kept in " + tmp + " for --resume)");
     throw;
   } catch (...) {
-    cleanup();
+    if (rank0) cleanup();
     throw;
   }
 }

@@ -177,7 +177,7 @@ TEST(AwqSafeguards, AppliedDownScaleNoWorseThanRtnRecomputed) {
     p.n_check_blocks = 2;
     LayerWeights q = w;
     AwqLayerReport rep;
-    awq_scale_and_clip(q, s, rope, rec, nb, L, p, &rep);
+    awq_scale_and_clip(q, s, rope, rec, Blocks::all(nb, L), p, &rep);
     std::vector<float> ref(static_cast<size_t>(t * 64)), out(ref.size());
     awqx::ops::matmul_f32(down_in.data(), wd.data(), ref.data(), t, 64, 128);
     std::vector<float> rtn = wd, chosen = q.w[kDown];

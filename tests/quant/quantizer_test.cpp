@@ -129,7 +129,7 @@ TEST(Awq, ApplyingScalesLeavesFpLayerOutputUnchanged) {
     p.apply_clip = false;
     AwqLayerReport rep;
     LayerWeights w = l.w;
-    awq_scale_and_clip(w, l.s, l.rope, rec, l.nb, l.L, p, &rep);
+    awq_scale_and_clip(w, l.s, l.rope, rec, Blocks::all(l.nb, l.L), p, &rep);
     EXPECT_NE(w.ln1, l.w.ln1) << "scales were applied";
     if (mha) {
       EXPECT_GE(rep.best_ratio[1], 0) << "v->o group searched without GQA";
@@ -152,7 +152,7 @@ double quantized_layer_mse(SynthLayer l, bool awq, bool clip) {
   AwqParams p;
   p.q.group_size = 32;
   p.apply_clip = clip;
-  if (awq) awq_scale_and_clip(l.w, l.s, l.rope, rec, l.nb, l.L, p, nullptr);
+  if (awq) awq_scale_and_clip(l.w, l.s, l.rope, rec, Blocks::all(l.nb, l.L), p, nullptr);
   for (int i = 0; i < kNumLin; ++i) pseudo_quantize(l.w.w[i].data(), l.s.out_features(i), l.s.in_features(i), p.q);
   layer_forward(l.w, l.s, l.rope, l.x.data(), l.nb, l.L, out.data(), nullptr);
   return mse(ref.data(), out.data(), static_cast<int64_t>(ref.size()));
@@ -182,7 +182,7 @@ TEST(Awq, ClipNeverIncreasesTheSampledError) {
     return mse(y0.data(), y1.data(), t * n);
   };
   std::vector<float> c = w;
-  clip_weight(c.data(), n, k, x.data(), t, p);
+  clip_weight(c.data(), n, k, x.data(), Blocks::all(1, t), p);
   // Step 0 (no clipping) is a candidate per (row, group), so the chosen clip is no worse per
   // group; summed over groups the layer error cannot grow beyond cross-group rounding noise.
   EXPECT_LE(err(c), err(w) * (1 + 1e-6));
