@@ -2,7 +2,8 @@
 # The test command (README command 2; .ci/run calls it):
 #   1. release build (g++) + every unit/integration test (ctest), Python tests included
 #   2. one clang ASan+UBSan build that holds both the test suite and the libFuzzer targets
-#      (AWQX_FUZZ=ON), then the whole test suite under the sanitizers
+#      (AWQX_FUZZ=ON), then the whole test suite under the sanitizers; built without MPI, so it
+#      also checks the "built without MPI" path (the release tree runs the mpirun tests)
 #   3. every libFuzzer target from that same tree for FUZZ_SECONDS (default 30) each, seeded
 #      from tests/fuzz/corpus
 # Two full builds, not three (the sanitizer and fuzz trees used to be separate); ccache shares
@@ -48,7 +49,7 @@ ctest --test-dir build --output-on-failure -j"$JOBS" --timeout 900
 
 begin "[2/3] ASan+UBSan+fuzz build (clang)"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAWQX_SANITIZE=ON -DAWQX_FUZZ=ON \
-  -DAWQX_BUILD_BENCH=OFF -DAWQX_PYTHON=OFF -DAWQX_SHARED=OFF -DAWQX_WERROR=ON -DCMAKE_C_COMPILER="$CC_SAN" \
+  -DAWQX_BUILD_BENCH=OFF -DAWQX_PYTHON=OFF -DAWQX_SHARED=OFF -DAWQX_MPI=OFF -DAWQX_WERROR=ON -DCMAKE_C_COMPILER="$CC_SAN" \
   -DCMAKE_CXX_COMPILER="$CXX_SAN" >/dev/null
 cmake --build build-asan -j"$JOBS"
 begin "[2/3] ASan+UBSan tests"

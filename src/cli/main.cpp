@@ -144,8 +144,8 @@ int main(int argc, char** argv) {
     }
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    if (awqx::cli::world().size() > 1 && code != 0) awqx::dist::abort_world(code);
+    // Every rank parses the same arguments: rank 0 alone prints, all end normally.
+    const int code = awqx::cli::is_root() ? app.exit(e) : e.get_exit_code();
     awqx::dist::finalize_world();
     return code;
   } catch (const awqx::RankFailed&) {  // the failed rank printed the line
