@@ -13,38 +13,92 @@ namespace {
 // fp16 rounding of a scale; the value is finite and >= 1e-5/15 by construction, but a huge
 // weight range could overflow fp16: clamp to the largest fp16 so nothing becomes inf.
 float f16_scale(float s) { return round_to_f16(std::min(s, 65504.0f)); }
+
+// nearbyint in the default rounding mode (nearest, ties to even) without a libm call, so the
+// group loops vectorize (the search quantizes every candidate's weights: billions of values per
+// layer). Adding 1.5·2^23 to |x| < 2^22 leaves an integer spacing of 1, so the FPU's rounding
+// does the work; the sign is put back for -0.0. Larger |x| come back as they are: every caller
+// clamps them to the 4-bit range, where they saturate either way.
+inline float round_even(float x) {
+  constexpr float kMagic = 12582912.0f, kLimit = 4194304.0f;
+  const float a = std::fabs(x);
+  return a < kLimit ? std::copysign((a + kMagic) - kMagic, x) : x;
+}
 }  // namespace
 
-void quant_group(float* w, int64_t g, const QParams& p, uint8_t* q_out, float* scale_out, uint8_t* zero_out) {
-  if (p.zero_point) {
-    const float max_int = static_cast<float>((1 << p.w_bit) - 1);
-    float mn = w[0], mx = w[0];
-    for (int64_t i = 1; i < g; ++i) {
-      mn = std::min(mn, w[i]);
-      mx = std::max(mx, w[i]);
+// The per-element loops are branch-free and min/max run in kLanes independent lanes (combined in
+// a fixed order, so the result is the same on every run), which lets the compiler vectorize them;
+// on GCC the function is also built for AVX2 and AVX-512 and picked at load time.
+constexpr int kLanes = 16;
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define AWQX_QUANT_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define AWQX_QUANT_CLONES
+#endif
+
+namespace {
+struct Range {
+  float mn, mx, amax;
+};
+
+Range group_range(const float* w, int64_t g) {
+  float mn[kLanes], mx[kLanes], am[kLanes];
+  for (int l = 0; l < kLanes; ++l) mn[l] = mx[l] = w[0], am[l] = 0.0f;
+  int64_t i = 0;
+  for (; i + kLanes <= g; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) {
+      const float v = w[i + l];
+      mn[l] = v < mn[l] ? v : mn[l];
+      mx[l] = v > mx[l] ? v : mx[l];
+      am[l] = std::fabs(v) > am[l] ? std::fabs(v) : am[l];
     }
-    const float scale = f16_scale(std::max(mx - mn, 1e-5f) / max_int);
-    const float zero = std::clamp(-std::nearbyint(mn / scale), 0.0f, max_int);
+  for (; i < g; ++i) {
+    const float v = w[i];
+    mn[0] = v < mn[0] ? v : mn[0];
+    mx[0] = v > mx[0] ? v : mx[0];
+    am[0] = std::fabs(v) > am[0] ? std::fabs(v) : am[0];
+  }
+  Range r{mn[0], mx[0], am[0]};
+  for (int l = 1; l < kLanes; ++l) {
+    r.mn = std::min(r.mn, mn[l]);
+    r.mx = std::max(r.mx, mx[l]);
+    r.amax = std::max(r.amax, am[l]);
+  }
+  return r;
+}
+}  // namespace
+
+AWQX_QUANT_CLONES
+void quant_group(float* w, int64_t g, const QParams& p, uint8_t* q_out, float* scale_out, uint8_t* zero_out) {
+  const Range rg = group_range(w, g);
+  float lo, hi, scale, zero;
+  if (p.zero_point) {
+    lo = 0.0f;
+    hi = static_cast<float>((1 << p.w_bit) - 1);
+    scale = f16_scale(std::max(rg.mx - rg.mn, 1e-5f) / hi);
+    zero = std::clamp(-round_even(rg.mn / scale), 0.0f, hi);
+  } else {
+    hi = static_cast<float>((1 << (p.w_bit - 1)) - 1);
+    lo = -hi - 1.0f;
+    scale = f16_scale(std::max(rg.amax, 1e-5f) / hi);
+    zero = 0.0f;
+  }
+  // q = clamp(round(w / s) + z, lo, hi); w = (q - z) * s. Symmetric: z = 0, nibble q + 8.
+  if (!q_out) {
     for (int64_t i = 0; i < g; ++i) {
-      const float q = std::clamp(std::nearbyint(w[i] / scale) + zero, 0.0f, max_int);
-      if (q_out) q_out[i] = static_cast<uint8_t>(q);
+      const float q = std::min(std::max(round_even(w[i] / scale) + zero, lo), hi);
       w[i] = (q - zero) * scale;
     }
-    if (scale_out) *scale_out = scale;
-    if (zero_out) *zero_out = static_cast<uint8_t>(zero);
   } else {
-    const float max_int = static_cast<float>((1 << (p.w_bit - 1)) - 1), min_int = -max_int - 1.0f;
-    float amax = 0.0f;
-    for (int64_t i = 0; i < g; ++i) amax = std::max(amax, std::fabs(w[i]));
-    const float scale = f16_scale(std::max(amax, 1e-5f) / max_int);
     for (int64_t i = 0; i < g; ++i) {
-      const float q = std::clamp(std::nearbyint(w[i] / scale), min_int, max_int);
-      if (q_out) q_out[i] = static_cast<uint8_t>(q - min_int);  // unsigned nibble, implicit zero 8
-      w[i] = q * scale;
+      const float q = std::min(std::max(round_even(w[i] / scale) + zero, lo), hi);
+      q_out[i] = static_cast<uint8_t>(q - lo);
+      w[i] = (q - zero) * scale;
     }
-    if (scale_out) *scale_out = scale;
-    if (zero_out) *zero_out = static_cast<uint8_t>(-min_int);
   }
+  if (scale_out) *scale_out = scale;
+  if (zero_out) *zero_out = static_cast<uint8_t>(p.zero_point ? zero : -lo);
 }
 
 void pseudo_quantize(float* w, int64_t n, int64_t k, const QParams& p, Q4Weights* q) {
