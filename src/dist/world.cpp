@@ -75,7 +75,7 @@ bool mpi_built() {
 }
 
 int launcher_world_size() {
-  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"})
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"})
     if (int n = env_int(v); n > 0) return n;
   return 1;
 }

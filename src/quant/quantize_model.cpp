@@ -68,8 +68,9 @@ uint64_t fnv1a(const void* data, size_t n, uint64_t h = 1469598103934665603ull) 
   return h;
 }
 
+// validated: set once the inputs are checked and the ranks are about to agree on that.
 QuantizeReport quantize_model_impl(const std::string& model_dir, const std::string& out_dir, const QuantizeOptions& opt,
-                                   const QuantizeProgressFn& progress) {
+                                   const QuantizeProgressFn& progress, bool& validated) {
   const auto t0 = std::chrono::steady_clock::now();
   Comm& comm = opt.comm ? *opt.comm : local_comm();
   const bool rank0 = comm.rank() == 0;
@@ -151,6 +152,11 @@ QuantizeReport quantize_model_impl(const std::string& model_dir, const std::stri
   const std::string hs = hj.dump();
   const uint64_t hash = fnv1a(calib.data(), calib.size() * sizeof(int32_t), fnv1a(hs.data(), hs.size()));
   const std::string hash_hex = fmt::format("{:016x}", hash);
+
+  // Every rank checked the same inputs; agree before any rank touches a file or waits for others,
+  // so that a bad input stops every rank with one report (quantize_model's catch is the other side).
+  validated = true;
+  if (const int f = first_failed_rank(comm, true); f >= 0) throw RankFailed(f);
 
   // Temp dir (rank 0): continue when the state matches, else start clean. Then every rank learns
   // which layers are finished (rank 0 is about to add files the others must not mistake for old).
@@ -405,8 +411,18 @@ QuantizeReport quantize_model(const std::string& model_dir, const std::string& o
     return true;
   };
   const bool rank0 = !opt.comm || opt.comm->rank() == 0;  // only rank 0 owns the output
+  bool validated = false;
   try {
-    return quantize_model_impl(model_dir, out_dir, opt, progress);
+    try {
+      return quantize_model_impl(model_dir, out_dir, opt, progress, validated);
+    } catch (...) {
+      // Failed while checking inputs: the other ranks wait at the validation agreement; join it.
+      // The lowest failed rank reports, the others end quietly (all checked the same inputs).
+      if (!opt.comm || opt.comm->size() == 1 || validated) throw;
+      if (const int f = first_failed_rank(*opt.comm, false); f != opt.comm->rank()) throw RankFailed(f);
+      opt.comm->failure_agreed = true;
+      throw;
+    }
   } catch (const RankFailed&) {  // another rank failed and reports it; rank 0 still cleans up
     if (rank0) cleanup();
     throw;

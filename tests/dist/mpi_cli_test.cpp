@@ -187,6 +187,38 @@ TEST(MpiQuantize, KilledRankStopsAllAndRerunOnOtherNIsIdentical) {
   EXPECT_FALSE(fs::exists(tmp / "out.tmp"));
 }
 
+TEST(MpiQuantize, RankWithoutBlocksAndBadInputReportedOnce) {
+  TempDir tmp;
+  // 1 or 2 calibration blocks on 3 ranks: a rank holds none and must still agree on every choice.
+  const std::vector<std::string> few = {"--max-calib-samples", "3", "--max-calib-seq-len", "16"};
+  auto args = [&](const std::string& out) {
+    std::vector<std::string> a = {"quantize", "--model", awqx_test::shared_path("models/tiny-llama-7m"), "--out", out,
+                                  "--calib", awqx_test::shared_path("data/wikitext2-valid.txt"), "--threads", "1"};
+    a.insert(a.end(), few.begin(), few.end());
+    return a;
+  };
+  const CliResult one = awqx_test::run_cli(args(tmp / "n1"));
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  ASSERT_TRUE(one.out.find("in 1 blocks") != std::string::npos || one.out.find("in 2 blocks") != std::string::npos)
+      << one.out;
+  ASSERT_EQ(run_mpi(3, args(tmp / "n3")).exit_code, 0);
+  expect_same_folder(tmp / "n1", tmp / "n3");
+  // The same bad input on every rank: one awqx line naming the field, every rank ends, no output.
+  std::vector<std::string> bad = args(tmp / "bad");
+  bad.insert(bad.end(), {"--group-size", "96"});
+  const CliResult r = run_mpi(3, bad);
+  EXPECT_NE(r.exit_code, 0);
+  size_t lines = 0;
+  for (const auto& l : r.err_lines())
+    if (l.rfind("awqx: error", 0) == 0) {
+      ++lines;
+      EXPECT_NE(l.find("--group-size"), std::string::npos) << l;
+    }
+  EXPECT_EQ(lines, 1u) << r.err;
+  EXPECT_FALSE(fs::exists(tmp / "bad"));
+  EXPECT_FALSE(fs::exists(tmp / "bad.tmp"));
+}
+
 TEST(MpiCli, OtherVerbsRefuseSeveralRanks) {
   const CliResult r = run_mpi(2, {"kernels"});
   EXPECT_EQ(r.exit_code, 2);
