@@ -25,6 +25,7 @@ using awqx_test::TempDir;
 
 namespace {
 
+#if AWQX_CLI_HAS_MPI
 // Root may run mpirun only when it says so (CI containers run as root).
 const char* const kMpiEnv = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader";
 
@@ -78,7 +79,6 @@ void expect_same_folder(const std::string& ref, const std::string& out) {
   EXPECT_EQ(files, static_cast<size_t>(std::distance(fs::directory_iterator(out), fs::directory_iterator{})));
 }
 
-#if AWQX_CLI_HAS_MPI
 TEST(MpiQuantize, ByteIdenticalForAnyRankCountAndSamePpl) {
   TempDir tmp;
   // N = 1 without mpirun (2 threads), then 2 ranks of 1 thread, 3 ranks (20 blocks: 6/7/7).
