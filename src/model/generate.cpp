@@ -171,7 +171,7 @@ PplResult perplexity(Model& model, const std::vector<int32_t>& tokens, const Ppl
     }
     if (progress) progress(w + 1 - mine.begin, mine.count());
   }
-  for (double v : comm.size() > 1 ? allgather_values(comm, nll) : nll) res.nll_sum += v;
+  for (double v : allgather_values(comm, nll)) res.nll_sum += v;
   res.windows = windows;
   res.tokens = windows * (ctx - 1);
   res.seconds = now_s() - t0;

@@ -75,9 +75,13 @@ struct Blocks {
   Comm* comm = nullptr;  // nullptr: this process holds all blocks
   static Blocks all(int64_t n_blocks, int64_t seqlen) { return {n_blocks, 0, n_blocks, seqlen, nullptr}; }
   int64_t rows() const { return count * seqlen; }
-  // Every block's values in block order, from this rank's values of its own blocks
-  // (per_block values each).
-  std::vector<double> gather(const std::vector<double>& mine) const;
+  Comm& group() const { return comm ? *comm : local_comm(); }
+  // Every rank's values concatenated in rank order, i.e. in block order when each rank gives
+  // the values of its own blocks.
+  template <class T>
+  std::vector<T> gather(const std::vector<T>& mine) const {
+    return comm ? allgather_values(*comm, mine) : mine;
+  }
 };
 
 struct AwqParams {

@@ -76,9 +76,10 @@ struct Group {
 // Blocks [0, n_fit) are the fit set, [n_fit, n_blocks) the check set (empty: no validation).
 struct Split {
   Blocks bl;
-  int64_t n_blocks, seqlen, n_fit, row_elems;  // row_elems: output elements per token
-  bool check() const { return n_fit < n_blocks; }
-  int64_t block_elems() const { return seqlen * row_elems; }
+  int64_t n_fit, row_elems;  // row_elems: output elements per token
+  int64_t n_blocks() const { return bl.total; }
+  bool check() const { return n_fit < n_blocks(); }
+  int64_t block_elems() const { return bl.seqlen * row_elems; }
   int64_t local_elems() const { return bl.count * block_elems(); }
 };
 
@@ -87,16 +88,16 @@ struct Split {
 std::pair<double, double> split_loss(const float* y_ref, const float* y, const Split& sp) {
   const std::vector<double> all = sp.bl.gather(block_sq_err(y_ref, y, sp.bl.count, sp.block_elems()));
   double fit = 0, check = 0;
-  for (int64_t b = 0; b < sp.n_blocks; ++b) (b < sp.n_fit ? fit : check) += all[static_cast<size_t>(b)];
+  for (int64_t b = 0; b < sp.n_blocks(); ++b) (b < sp.n_fit ? fit : check) += all[static_cast<size_t>(b)];
   const double per = static_cast<double>(sp.block_elems());
-  if (!sp.check()) return {fit / (per * sp.n_blocks), -1.0};
-  return {fit / (per * sp.n_fit), check / (per * (sp.n_blocks - sp.n_fit))};
+  if (!sp.check()) return {fit / (per * sp.n_blocks()), -1.0};
+  return {fit / (per * sp.n_fit), check / (per * (sp.n_blocks() - sp.n_fit))};
 }
 
 // Mean of fit and check losses weighted by their block counts (= the loss over all blocks).
 double total_loss(double fit, double check, const Split& sp) {
   if (!sp.check()) return fit;
-  return (fit * sp.n_fit + check * (sp.n_blocks - sp.n_fit)) / sp.n_blocks;
+  return (fit * sp.n_fit + check * (sp.n_blocks() - sp.n_fit)) / sp.n_blocks();
 }
 
 // Returns the chosen scales; empty when s = 1 was chosen (or nothing could be evaluated).
@@ -191,7 +192,7 @@ void awq_scale_and_clip(LayerWeights& lw, const LayerShape& s, const ops::RopeTa
                         const Blocks& bl, const AwqParams& p, AwqLayerReport* report) {
   const int64_t n_blocks = bl.total, seqlen = bl.seqlen, h = s.hidden, qd = int64_t{s.n_heads} * s.head_dim;
   const int64_t n_check = n_blocks >= 2 ? std::clamp<int64_t>(p.n_check_blocks, 0, n_blocks - 1) : 0;
-  const Split sp{bl, n_blocks, seqlen, n_blocks - n_check, h};
+  const Split sp{bl, n_blocks - n_check, h};
   auto bias = [&](int l) { return lw.b[l].empty() ? nullptr : lw.b[l].data(); };
   const bool all_q = p.quantize[kQ] && p.quantize[kK] && p.quantize[kV];
   std::vector<float> s_qkv, s_o, s_mlp, s_down;

@@ -88,10 +88,9 @@ void clip_weight(float* w, int64_t n, int64_t k, const float* x, const Blocks& b
   std::vector<float> mine;
   for (int64_t i = (first_row + step - 1) / step; i * step < end_row; ++i)
     mine.insert(mine.end(), x + (i * step - first_row) * k, x + (i * step - first_row + 1) * k);
-  const std::vector<float> xs = bl.comm ? allgather_values(*bl.comm, mine) : mine;
+  const std::vector<float> xs = bl.gather(mine);
 
-  Comm& comm = bl.comm ? *bl.comm : local_comm();
-  const Share groups = share_of(ng, comm.rank(), comm.size());
+  const Share groups = share_of(ng, bl.group().rank(), bl.group().size());
   const int64_t batches = (n + kRowBatch - 1) / kRowBatch;
   std::vector<uint8_t> choice(static_cast<size_t>(groups.count() * n * 2));  // [group][row]{best, best_any}
   parallel_for_rethrow(0, groups.count() * batches, 1, [&](int64_t u0, int64_t u1) {
@@ -101,7 +100,7 @@ void clip_weight(float* w, int64_t n, int64_t k, const float* x, const Blocks& b
                   &choice[static_cast<size_t>((jl * n + r0) * 2)]);
     }
   });
-  const std::vector<uint8_t> all = comm.size() > 1 ? allgather_values(comm, choice) : choice;
+  const std::vector<uint8_t> all = bl.gather(choice);
   int64_t kept = 0, reverted = 0;
   parallel_for(0, n, 16, [&](int64_t a, int64_t b) {
     for (int64_t r = a; r < b; ++r)

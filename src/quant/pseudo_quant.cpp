@@ -159,8 +159,4 @@ std::vector<double> block_sq_err(const float* a, const float* b, int64_t n_block
   return span_sq_err(a, b, n_blocks, per_block);
 }
 
-std::vector<double> Blocks::gather(const std::vector<double>& mine) const {
-  return comm ? allgather_values(*comm, mine) : mine;
-}
-
 }  // namespace awqx::quant
