@@ -4,9 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "cli/cli_runner.hpp"
 #include "serve/serve_util.hpp"
@@ -110,35 +112,49 @@ TEST(ServeLoad, FullQueueAnswers503WithRetryAfter) {
   std::signal(SIGPIPE, SIG_IGN);
   ServerProcess s({"--max-batch", "1", "--max-queue", "1"});
   ASSERT_TRUE(s.ok());
-  std::vector<int> status(8, 0);
-  std::vector<std::string> retry_after(8);
+  constexpr int kClients = 8;
+  std::vector<int> status(kClients, 0);
+  std::vector<std::string> retry_after(kClients);
+  const auto post = [&](int i) {
+    httplib::Client c("127.0.0.1", s.port());
+    c.set_read_timeout(client_read_timeout_s(), 0);
+    auto r = c.Post("/v1/completions",
+                    json{{"prompt", "Once upon a time"}, {"max_tokens", 160}, {"ignore_eos", true}}.dump(),
+                    "application/json");
+    status[i] = r ? r->status : -1;
+    if (r) retry_after[i] = r->get_header_value("Retry-After");
+    if (r && r->status == 503) {
+      EXPECT_EQ(parse_json(r->body)["error"]["code"], "overloaded");
+    }
+  };
+  // Request 0 first, and only once it runs the burst: then the first of the burst to be admitted
+  // finds an empty queue (so at least two succeed) whatever the scheduler's timing.
   std::vector<std::thread> threads;
-  for (int i = 0; i < 8; ++i)
-    threads.emplace_back([&, i] {
-      httplib::Client c("127.0.0.1", s.port());
-      c.set_read_timeout(client_read_timeout_s(), 0);
-      auto r = c.Post("/v1/completions",
-                      json{{"prompt", "Once upon a time"}, {"max_tokens", 48}, {"ignore_eos", true}}.dump(),
-                      "application/json");
-      status[i] = r ? r->status : -1;
-      if (r) retry_after[i] = r->get_header_value("Retry-After");
-      if (r && r->status == 503) {
-        EXPECT_EQ(parse_json(r->body)["error"]["code"], "overloaded");
-      }
-    });
+  threads.emplace_back(post, 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  double running = 0;
+  while (running < 1 && std::chrono::steady_clock::now() < deadline) {
+    auto m = s.client().Get("/metrics");
+    if (m) running = metric(m->body, "awqx_requests_running");
+    if (running < 1) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(running, 1) << "request 0 never started running";
+  for (int i = 1; i < kClients; ++i) threads.emplace_back(post, i);
   for (auto& t : threads) t.join();
   int ok = 0, busy = 0;
-  for (int i = 0; i < 8; ++i) {
+  for (int i = 0; i < kClients; ++i) {
     if (status[i] == 200) ++ok;
     if (status[i] == 503) {
       ++busy;
       EXPECT_EQ(retry_after[i], "1");
     }
   }
-  EXPECT_EQ(ok + busy, 8);
-  EXPECT_GE(ok, 2);    // the running one and the queued one
-  EXPECT_GE(busy, 1);  // 8 at once cannot all fit in batch 1 + queue 1
+  EXPECT_EQ(status[0], 200);
+  EXPECT_EQ(ok + busy, kClients);
+  EXPECT_GE(ok, 2);    // the running one and the first of the burst (queued)
+  EXPECT_GE(busy, 1);  // 7 at once during a 160-token request cannot all fit in a queue of 1
   auto m = s.client().Get("/metrics");
+  ASSERT_TRUE(m);
   EXPECT_EQ(metric(m->body, "awqx_requests_rejected_total"), busy);
 }
 
