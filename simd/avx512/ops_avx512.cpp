@@ -1,7 +1,9 @@
 // attend_row_avx512 / silu_mul_avx512: the per-row bodies of ops::attention and ops::silu_mul*
 // (interface: src/kernels/row_ops.hpp), oracle = the portable versions in src/model/ops.cpp.
-//  * q (head_dim ≤ 256 floats) stays in registers while K streams by; each key's dot is
-//    reduced once. The output row stays in registers while V streams by.
+//  * Attention works on tiles of up to 16 query rows of one head (prefill; decode is a tile of
+//    one): K and V are read and widened once per tile instead of once per row, and 16 scores
+//    are reduced together (reduce16). Each row's arithmetic is the lone row's, so tiling never
+//    changes a bit (the engine's batch invariance rests on that).
 //  * exp: Cody–Waite range reduction x = n·ln2 + r (|r| ≤ ln2/2), degree-7 Taylor polynomial
 //    for e^r (truncation r^8/8! < 1e-8 relative, below fp32's 6e-8 ulp) and vscalefps for 2^n,
 //    which underflows to 0 gracefully (no integer exponent tricks). tests/model/ops_test.cpp
@@ -64,86 +66,196 @@ inline void for_each_block(const KvRows& kv, int64_t n_keys, Fn&& fn) {
   }
 }
 
-// HD = head_dim / 16 known at compile time for the common sizes (registers fully unrolled).
-template <int HD, KvType T>
-void attend(const float* q, const KvRows& kv, int64_t n_keys, float scale, float* sc, float* out) {
+// Address of position p of a kv head's rows (base = kv.k or kv.v).
+template <KvType T>
+inline const char* position(const KvRows& kv, const void* base, int64_t p) {
   constexpr size_t es = T == KvType::f32 ? 4 : 2;
-  const size_t ps = static_cast<size_t>(kv.pos_stride) * es;  // bytes between positions
-  __m512 qv[HD];
-#pragma GCC unroll 16
-  for (int c = 0; c < HD; ++c) qv[c] = _mm512_mul_ps(_mm512_loadu_ps(q + 16 * c), _mm512_set1_ps(scale));
-  float mx = -INFINITY;
-  for_each_block<T>(kv, n_keys, [&](int64_t p0, int64_t n, const char* k, const char*) {
-    for (int64_t p = 0; p < n; ++p) {
-      const char* kp = k + p * ps;
-      __m512 a0 = _mm512_mul_ps(qv[0], load16<T>(kp)), a1 = _mm512_setzero_ps();
-#pragma GCC unroll 16
-      for (int c = 1; c < HD; ++c) {
-        if (c & 1)
-          a1 = _mm512_fmadd_ps(qv[c], load16<T>(kp + 16 * c * es), a1);
-        else
-          a0 = _mm512_fmadd_ps(qv[c], load16<T>(kp + 16 * c * es), a0);
-      }
-      const float s = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
-      sc[p0 + p] = s;
-      mx = s > mx ? s : mx;
-    }
-  });
-  const __m512 vmx = _mm512_set1_ps(mx);
-  __m512 vsum = _mm512_setzero_ps();
-  int64_t p = 0;
-  for (; p + 16 <= n_keys; p += 16) {
-    const __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(sc + p), vmx));
-    _mm512_storeu_ps(sc + p, e);
-    vsum = _mm512_add_ps(vsum, e);
+  const char* b = static_cast<const char*>(base);
+  if (!kv.table) return b + static_cast<size_t>(p * kv.pos_stride) * es;
+  const int64_t blk = kv.table[p / kv.block_size];
+  return b + static_cast<size_t>(blk * kv.block_stride + (p % kv.block_size) * kv.pos_stride) * es;
+}
+
+inline __mmask16 first_lanes(int64_t n) {
+  return n >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (n > 0 ? n : 0)) - 1u);
+}
+
+// Lane j = the sum of the 16 lanes of v[j]. Every vector goes through the same addition tree
+// (lanes i+8 onto i, then i+4, i+2, i+1) whatever its slot and its neighbours, so a score's bits
+// do not depend on which keys or rows share the call. 45 shuffles/adds for 16 sums instead of
+// 16 separate horizontal reductions.
+inline __m512 reduce16(const __m512* v) {
+  __m512 u[8], w[4];
+  for (int i = 0; i < 8; ++i)  // [a.lo256 + a.hi256 | b.lo256 + b.hi256]
+    u[i] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0x44),
+                         _mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0xEE));
+  for (int i = 0; i < 4; ++i)  // quarters: 4 lanes of each of 4 vectors
+    w[i] = _mm512_add_ps(_mm512_shuffle_f32x4(u[2 * i], u[2 * i + 1], 0x88),
+                         _mm512_shuffle_f32x4(u[2 * i], u[2 * i + 1], 0xDD));
+  const __m512 z0 = _mm512_add_ps(_mm512_shuffle_ps(w[0], w[1], 0x44), _mm512_shuffle_ps(w[0], w[1], 0xEE));
+  const __m512 z1 = _mm512_add_ps(_mm512_shuffle_ps(w[2], w[3], 0x44), _mm512_shuffle_ps(w[2], w[3], 0xEE));
+  // Lane 4k+m now holds vector 4m+k: a 4×4 transpose puts lane j on vector j.
+  const __m512 r = _mm512_add_ps(_mm512_shuffle_ps(z0, z1, 0x88), _mm512_shuffle_ps(z0, z1, 0xDD));
+  return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), r);
+}
+
+// Rows sharing one pass over V in the P·V loop: their HD-register output accumulators must fit
+// the 32 zmm registers next to the broadcast weights and one V chunk.
+constexpr int pv_rows(int hd) { return hd >= 12 ? 1 : hd >= 8 ? 3 : hd >= 5 ? 4 : 6; }
+
+// out rows r0 .. r0+nr-1 = their softmax numerators (sc, ld floats a row) · V, times inv[r].
+// NR = nr at compile time (a shorter tile recurses down), so no lane of work is wasted on
+// absent rows: decode is NR = 1.
+template <int HD, KvType T, int NR>
+void pv_tile(int nr, const KvRows& kv, int64_t n0, int r0, const float* sc, int64_t ld, const float* inv, float* out,
+             int64_t out_stride) {
+  if constexpr (NR > 1) {
+    if (nr < NR) return pv_tile<HD, T, NR - 1>(nr, kv, n0, r0, sc, ld, inv, out, out_stride);
   }
-  if (p < n_keys) {
-    const __mmask16 m = static_cast<__mmask16>((1u << (n_keys - p)) - 1u);
-    const __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, sc + p), vmx));
-    _mm512_mask_storeu_ps(sc + p, m, e);
-    vsum = _mm512_add_ps(vsum, _mm512_maskz_mov_ps(m, e));
-  }
-  const float inv = 1.f / _mm512_reduce_add_ps(vsum);
-  __m512 o[HD];
-#pragma GCC unroll 16
-  for (int c = 0; c < HD; ++c) o[c] = _mm512_setzero_ps();
-  for_each_block<T>(kv, n_keys, [&](int64_t p0, int64_t n, const char*, const char* v) {
+  constexpr size_t es = T == KvType::f32 ? 4 : 2;
+  const size_t ps = static_cast<size_t>(kv.pos_stride) * es;
+  __m512 o[NR][HD];
+  for (int rr = 0; rr < NR; ++rr)
+    for (int c = 0; c < HD; ++c) o[rr][c] = _mm512_setzero_ps();
+  for_each_block<T>(kv, n0 + r0, [&](int64_t p0, int64_t n, const char*, const char* v) {
     for (int64_t j = 0; j < n; ++j) {
       const char* vp = v + j * ps;
-      const __m512 w = _mm512_set1_ps(sc[p0 + j]);
+      __m512 w[NR];
+      for (int rr = 0; rr < NR; ++rr) w[rr] = _mm512_set1_ps(sc[(r0 + rr) * ld + p0 + j]);
 #pragma GCC unroll 16
-      for (int c = 0; c < HD; ++c) o[c] = _mm512_fmadd_ps(w, load16<T>(vp + 16 * c * es), o[c]);
+      for (int c = 0; c < HD; ++c) {
+        const __m512 vc = load16<T>(vp + 16 * c * es);
+        for (int rr = 0; rr < NR; ++rr) o[rr][c] = _mm512_fmadd_ps(w[rr], vc, o[rr][c]);
+      }
     }
   });
-  const __m512 vinv = _mm512_set1_ps(inv);
+  for (int rr = 0; rr < NR; ++rr) {
+    const int r = r0 + rr;
+    __m512 acc[HD];
+    for (int c = 0; c < HD; ++c) acc[c] = o[rr][c];
+    for (int64_t p = n0 + r0; p < n0 + r; ++p) {
+      const char* vp = position<T>(kv, kv.v, p);
+      const __m512 wp = _mm512_set1_ps(sc[r * ld + p]);
+      for (int c = 0; c < HD; ++c) acc[c] = _mm512_fmadd_ps(wp, load16<T>(vp + 16 * c * es), acc[c]);
+    }
+    const __m512 vinv = _mm512_set1_ps(inv[r]);
+    for (int c = 0; c < HD; ++c) _mm512_storeu_ps(out + r * out_stride + 16 * c, _mm512_mul_ps(acc[c], vinv));
+  }
+}
+
+// Rows r < rows of one head; row r (q + r*q_stride) attends the first n0 + r cached positions.
+// HD = head_dim / 16 at compile time (registers fully unrolled). Per row the arithmetic is the
+// one a lone row gets (scores through reduce16, max, exp and sum in position order, P·V in
+// position order), so tiles only share loads: K is widened once per 16 positions for all rows,
+// V once per pv_rows rows.
+template <int HD, KvType T>
+void attend_rows(const float* q, int64_t q_stride, int rows, const KvRows& kv, int64_t n0, float scale, float* sc,
+                 float* out, int64_t out_stride) {
+  constexpr size_t es = T == KvType::f32 ? 4 : 2;
+  constexpr int D = HD * 16;
+  const size_t ps = static_cast<size_t>(kv.pos_stride) * es;  // bytes between positions
+  const int64_t n_max = n0 + rows - 1, ld = n_max;
+  alignas(64) float qs[16][D];
+  alignas(64) float kbuf[16][D];
+  alignas(64) float mx[16];
+  for (int r = 0; r < rows; ++r) {
+    for (int c = 0; c < HD; ++c)
+      _mm512_store_ps(qs[r] + 16 * c, _mm512_mul_ps(_mm512_loadu_ps(q + r * q_stride + 16 * c), _mm512_set1_ps(scale)));
+    mx[r] = -INFINITY;
+  }
+  // Scores, 16 positions at a time; a widened copy of K pays off once two rows read it.
+  const bool widen = rows > 1;
+  for_each_block<T>(kv, n_max, [&](int64_t p0, int64_t n, const char* k, const char*) {
+    for (int64_t g0 = 0; g0 < n; g0 += 16) {
+      const int g = static_cast<int>(std::min<int64_t>(16, n - g0));
+      if (widen)
+        for (int j = 0; j < g; ++j)
+          for (int c = 0; c < HD; ++c) _mm512_store_ps(kbuf[j] + 16 * c, load16<T>(k + (g0 + j) * ps + 16 * c * es));
+      for (int r = 0; r < rows; ++r) {
+        __m512 qv[HD], t[16];
+        for (int c = 0; c < HD; ++c) qv[c] = _mm512_load_ps(qs[r] + 16 * c);
+        for (int j = 0; j < 16; ++j) {
+          if (j >= g) {
+            t[j] = _mm512_setzero_ps();
+            continue;
+          }
+          __m512 a0, a1 = _mm512_setzero_ps();
+          if (widen || T == KvType::f32) {
+            const float* kp = widen ? kbuf[j] : reinterpret_cast<const float*>(k + (g0 + j) * ps);
+            a0 = _mm512_mul_ps(qv[0], _mm512_loadu_ps(kp));
 #pragma GCC unroll 16
-  for (int c = 0; c < HD; ++c) _mm512_storeu_ps(out + 16 * c, _mm512_mul_ps(o[c], vinv));
+            for (int c = 1; c < HD; ++c) {
+              if (c & 1)
+                a1 = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(kp + 16 * c), a1);
+              else
+                a0 = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(kp + 16 * c), a0);
+            }
+          } else {
+            const char* kp = k + (g0 + j) * ps;
+            a0 = _mm512_mul_ps(qv[0], load16<T>(kp));
+#pragma GCC unroll 16
+            for (int c = 1; c < HD; ++c) {
+              if (c & 1)
+                a1 = _mm512_fmadd_ps(qv[c], load16<T>(kp + 16 * c * es), a1);
+              else
+                a0 = _mm512_fmadd_ps(qv[c], load16<T>(kp + 16 * c * es), a0);
+            }
+          }
+          t[j] = _mm512_add_ps(a0, a1);
+        }
+        const __m512 s = reduce16(t);
+        const int64_t p = p0 + g0;
+        _mm512_mask_storeu_ps(sc + r * ld + p, first_lanes(g), s);
+        const __mmask16 mine = first_lanes(std::min<int64_t>(g, n0 + r - p));  // positions row r sees
+        mx[r] = std::max(mx[r], _mm512_mask_reduce_max_ps(mine, s));
+      }
+    }
+  });
+  // Softmax numerators in place; inv[r] = 1 / their sum.
+  alignas(64) float inv[16];
+  for (int r = 0; r < rows; ++r) {
+    float* sr = sc + r * ld;
+    const int64_t n_keys = n0 + r;
+    const __m512 vmx = _mm512_set1_ps(mx[r]);
+    __m512 vsum = _mm512_setzero_ps();
+    for (int64_t p = 0; p < n_keys; p += 16) {
+      const __mmask16 m = first_lanes(n_keys - p);
+      const __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, sr + p), vmx));
+      _mm512_mask_storeu_ps(sr + p, m, e);
+      vsum = _mm512_add_ps(vsum, _mm512_maskz_mov_ps(m, e));
+    }
+    inv[r] = 1.f / _mm512_reduce_add_ps(vsum);
+  }
+  // P·V: pv_rows rows share each widened V chunk over the positions all of them see; each row
+  // then finishes its own remaining positions, still in position order.
+  constexpr int RB = pv_rows(HD);
+  for (int r0 = 0; r0 < rows; r0 += RB) pv_tile<HD, T, RB>(std::min(RB, rows - r0), kv, n0, r0, sc, ld, inv, out, out_stride);
 }
 
 template <KvType T>
-bool attend_typed(const float* q, const KvRows& kv, int64_t n_keys, int head_dim, float scale, float* sc,
-                  float* out) {
+bool attend_typed(const float* q, int64_t q_stride, int rows, const KvRows& kv, int64_t n0, int head_dim,
+                  float scale, float* sc, float* out, int64_t out_stride) {
   switch (head_dim) {
-    case 64: return attend<4, T>(q, kv, n_keys, scale, sc, out), true;
-    case 80: return attend<5, T>(q, kv, n_keys, scale, sc, out), true;
-    case 96: return attend<6, T>(q, kv, n_keys, scale, sc, out), true;
-    case 128: return attend<8, T>(q, kv, n_keys, scale, sc, out), true;
-    case 256: return attend<16, T>(q, kv, n_keys, scale, sc, out), true;
+    case 64: return attend_rows<4, T>(q, q_stride, rows, kv, n0, scale, sc, out, out_stride), true;
+    case 80: return attend_rows<5, T>(q, q_stride, rows, kv, n0, scale, sc, out, out_stride), true;
+    case 96: return attend_rows<6, T>(q, q_stride, rows, kv, n0, scale, sc, out, out_stride), true;
+    case 128: return attend_rows<8, T>(q, q_stride, rows, kv, n0, scale, sc, out, out_stride), true;
+    case 256: return attend_rows<16, T>(q, q_stride, rows, kv, n0, scale, sc, out, out_stride), true;
     default: return false;
   }
 }
 
 }  // namespace
 
-bool attend_row_avx512(const float* q, const KvRows& kv, int64_t n_keys, int head_dim, float scale, float* scores,
-                       float* out) {
-  bool done = false;
+bool attend_rows_avx512(const float* q, int64_t q_stride, int rows, const KvRows& kv, int64_t n_keys0,
+                        int head_dim, float scale, float* scores, float* out, int64_t out_stride) {
+  if (rows < 1 || rows > kAttendMaxRows || n_keys0 < 1) return false;
   switch (kv.type) {
-    case KvType::f32: done = attend_typed<KvType::f32>(q, kv, n_keys, head_dim, scale, scores, out); break;
-    case KvType::f16: done = attend_typed<KvType::f16>(q, kv, n_keys, head_dim, scale, scores, out); break;
-    case KvType::bf16: done = attend_typed<KvType::bf16>(q, kv, n_keys, head_dim, scale, scores, out); break;
+    case KvType::f32: return attend_typed<KvType::f32>(q, q_stride, rows, kv, n_keys0, head_dim, scale, scores, out, out_stride);
+    case KvType::f16: return attend_typed<KvType::f16>(q, q_stride, rows, kv, n_keys0, head_dim, scale, scores, out, out_stride);
+    case KvType::bf16: return attend_typed<KvType::bf16>(q, q_stride, rows, kv, n_keys0, head_dim, scale, scores, out, out_stride);
   }
-  return done;
+  return false;
 }
 
 void silu_mul_avx512(const float* g, const float* u, float* out, int64_t n) {

@@ -22,12 +22,15 @@ struct KvRows {
   KvType type = KvType::f32;
 };
 
-// One query row of one head over n_keys cached positions of one kv head (kv: its rows, with
-// head_stride already applied to k/v). scores: scratch of >= n_keys floats.
-// out[head_dim] = softmax(scale · q·Kᵀ) · V. Returns false (out untouched) for a head_dim it has
-// no register tile for; the caller then uses its portable loop.
-[[nodiscard]] bool attend_row_avx512(const float* q, const KvRows& kv, int64_t n_keys, int head_dim, float scale,
-                                     float* scores, float* out);
+// Query rows r < rows of one head (q + r*q_stride), row r over the first n_keys0 + r cached
+// positions of one kv head (causal prefill; decode is rows = 1). kv: that head's rows, with
+// head_stride already applied to k/v. scores: scratch of rows × (n_keys0 + rows - 1) floats.
+// out + r*out_stride = softmax(scale · q_r·Kᵀ) · V. A row's result is bitwise the same whatever
+// `rows` and its place in the tile. Returns false (out untouched) for a head_dim it has no
+// register tile for, or rows outside [1, kAttendMaxRows]; the caller then uses its portable loop.
+inline constexpr int kAttendMaxRows = 16;
+[[nodiscard]] bool attend_rows_avx512(const float* q, int64_t q_stride, int rows, const KvRows& kv, int64_t n_keys0,
+                                      int head_dim, float scale, float* scores, float* out, int64_t out_stride);
 // out[i] = silu(g[i]) * u[i], i < n. out may alias g.
 void silu_mul_avx512(const float* g, const float* u, float* out, int64_t n);
 

@@ -173,18 +173,20 @@ void attend_portable_t(const float* q, const KvRows& kv, int64_t n_keys, int hea
 }
 }  // namespace
 
-void attend_row_portable(const float* q, const KvRows& kv, int64_t n_keys, int head_dim, float scale, float* scores,
-                         float* out) {
-  if (kv.type == KvType::f32)
-    attend_portable_t<float>(q, kv, n_keys, head_dim, scale, scores, out);
-  else
-    attend_portable_t<uint16_t>(q, kv, n_keys, head_dim, scale, scores, out);
+void attend_rows_portable(const float* q, int64_t q_stride, int rows, const KvRows& kv, int64_t n_keys0,
+                          int head_dim, float scale, float* scores, float* out, int64_t out_stride) {
+  for (int r = 0; r < rows; ++r) {
+    if (kv.type == KvType::f32)
+      attend_portable_t<float>(q + r * q_stride, kv, n_keys0 + r, head_dim, scale, scores, out + r * out_stride);
+    else
+      attend_portable_t<uint16_t>(q + r * q_stride, kv, n_keys0 + r, head_dim, scale, scores, out + r * out_stride);
+  }
 }
 
-void attend_row_avx512(const float* q, const KvRows& kv, int64_t n_keys, int head_dim, float scale, float* scores,
-                       float* out) {
-  if (!kernels::attend_row_avx512(q, kv, n_keys, head_dim, scale, scores, out))
-    attend_row_portable(q, kv, n_keys, head_dim, scale, scores, out);
+void attend_rows_avx512(const float* q, int64_t q_stride, int rows, const KvRows& kv, int64_t n_keys0, int head_dim,
+                        float scale, float* scores, float* out, int64_t out_stride) {
+  if (!kernels::attend_rows_avx512(q, q_stride, rows, kv, n_keys0, head_dim, scale, scores, out, out_stride))
+    attend_rows_portable(q, q_stride, rows, kv, n_keys0, head_dim, scale, scores, out, out_stride);
 }
 
 void silu_mul_portable(const float* g, const float* u, float* out, int64_t n) {
@@ -192,8 +194,8 @@ void silu_mul_portable(const float* g, const float* u, float* out, int64_t n) {
 }
 
 const RowKernels& row_kernels() {
-  static const RowKernels portable{"portable", attend_row_portable, silu_mul_portable};
-  static const RowKernels avx512{"avx512", attend_row_avx512, silu_mul_avx512};
+  static const RowKernels portable{"portable", attend_rows_portable, silu_mul_portable};
+  static const RowKernels avx512{"avx512", attend_rows_avx512, silu_mul_avx512};
   static const RowKernels& chosen = [&]() -> const RowKernels& {
     const char* env = std::getenv("AWQX_OPS");
     if (env && std::string(env) == "portable") return portable;
@@ -206,24 +208,30 @@ void attention(const float* q, int64_t m, int64_t q_stride, const KvRows& kv, in
                int n_kv_heads, int head_dim, float* out, int64_t out_stride) {
   const int group = n_heads / n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-  const int64_t total = n_past + m;
-  const AttendRowFn fn = row_kernels().attend_row;
+  const AttendRowsFn fn = row_kernels().attend_rows;
   const size_t esize = kv_type_size(kv.type);
-  parallel_for(0, m * n_heads, 1, [&](int64_t b, int64_t e) {
+  // Tasks: (tile of up to kAttendMaxRows rows, head). Later tiles see more keys (causal), and the
+  // static schedule hands each thread a contiguous range, so tiles are visited in the order
+  // 0, last, 1, last-1, ...: every contiguous range then holds about the same work.
+  constexpr int64_t kTile = kernels::kAttendMaxRows;
+  const int64_t tiles = (m + kTile - 1) / kTile;
+  parallel_for(0, tiles * n_heads, 1, [&](int64_t b, int64_t e) {
     // Per-thread score buffer, reused across calls: no allocation per token once warm.
     thread_local std::vector<float> scores;
+    const size_t need = static_cast<size_t>(kTile * (n_past + m + kTile));
     // Grow geometrically (at least 4096) so a decode loop reallocates O(log n) times at most.
-    if (static_cast<int64_t>(scores.size()) < total)
-      scores.resize(std::max<size_t>({static_cast<size_t>(total), 2 * scores.size(), 4096}));
+    if (scores.size() < need) scores.resize(std::max<size_t>({need, 2 * scores.size(), 4096}));
     for (int64_t t = b; t < e; ++t) {
-      const int64_t i = t / n_heads;
+      const int64_t z = t / n_heads, tile = z % 2 == 0 ? z / 2 : tiles - 1 - z / 2;
       const int h = static_cast<int>(t % n_heads);
+      const int64_t i0 = tile * kTile;
+      const int rows = static_cast<int>(std::min(kTile, m - i0));
       const size_t ho = static_cast<size_t>(h / group) * static_cast<size_t>(kv.head_stride) * esize;
       KvRows head = kv;
       head.k = static_cast<const char*>(kv.k) + ho;
       head.v = static_cast<const char*>(kv.v) + ho;
-      fn(q + i * q_stride + static_cast<int64_t>(h) * head_dim, head, n_past + i + 1, head_dim, scale, scores.data(),
-         out + i * out_stride + static_cast<int64_t>(h) * head_dim);
+      fn(q + i0 * q_stride + static_cast<int64_t>(h) * head_dim, q_stride, rows, head, n_past + i0 + 1, head_dim,
+         scale, scores.data(), out + i0 * out_stride + static_cast<int64_t>(h) * head_dim, out_stride);
     }
   });
 }

@@ -9,26 +9,25 @@
 
 namespace awqx::ops {
 
-// One query row of one head over n_keys cached positions of one kv head (kv: its rows, with
-// head_stride already applied to k/v). scores: scratch of >= n_keys floats.
-// out[head_dim] = softmax(scale · q·Kᵀ) · V.
-using AttendRowFn = void (*)(const float* q, const KvRows& kv, int64_t n_keys, int head_dim, float scale,
-                             float* scores, float* out);
+// Query rows r < rows of one head, row r over the first n_keys0 + r cached positions: see
+// kernels::attend_rows_avx512 (rows ≤ kernels::kAttendMaxRows).
+using AttendRowsFn = void (*)(const float* q, int64_t q_stride, int rows, const KvRows& kv, int64_t n_keys0,
+                              int head_dim, float scale, float* scores, float* out, int64_t out_stride);
 // out[i] = silu(g[i]) * u[i], i < n. out may alias g.
 using SiluMulFn = void (*)(const float* g, const float* u, float* out, int64_t n);
 
 struct RowKernels {
   const char* isa;
-  AttendRowFn attend_row;  // handles any head_dim (unsupported sizes fall back to the portable one)
+  AttendRowsFn attend_rows;  // handles any head_dim (unsupported sizes fall back to the portable one)
   SiluMulFn silu_mul;
 };
 
-void attend_row_portable(const float* q, const KvRows& kv, int64_t n_keys, int head_dim, float scale, float* scores,
-                         float* out);
+void attend_rows_portable(const float* q, int64_t q_stride, int rows, const KvRows& kv, int64_t n_keys0,
+                          int head_dim, float scale, float* scores, float* out, int64_t out_stride);
 void silu_mul_portable(const float* g, const float* u, float* out, int64_t n);
-// kernels::attend_row_avx512, falling back to the portable loop for head sizes it has no tile for.
-void attend_row_avx512(const float* q, const KvRows& kv, int64_t n_keys, int head_dim, float scale, float* scores,
-                       float* out);
+// kernels::attend_rows_avx512, falling back to the portable loop for head sizes it has no tile for.
+void attend_rows_avx512(const float* q, int64_t q_stride, int rows, const KvRows& kv, int64_t n_keys0, int head_dim,
+                        float scale, float* scores, float* out, int64_t out_stride);
 using kernels::silu_mul_avx512;
 
 // The set ops.cpp uses (best for this CPU); AWQX_OPS=portable forces the portable one.

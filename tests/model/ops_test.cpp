@@ -106,45 +106,89 @@ TEST(Ops, MatmulAndLogProb) {
   EXPECT_NEAR(ops::log_prob(logits, 3, 1), 2.0 - z, 1e-6);
 }
 
-// The AVX-512 row kernels vs the portable oracle (ops_simd.hpp). attend_row: every supported
-// head_dim, key counts with and without a 16-wide tail, contiguous rows and paged blocks (a
-// shuffled block table, block sizes that do and do not divide the key count), every KV element
-// type, large logits (softmax dominated by one key). Tolerance: both sum ≤ 256 fp32 products
-// per score (relative error ~ 256·2^-24 ≈ 1.5e-5 of Σ|q·k|) and a convex combination of V;
-// 2e-5·(1 + |out|) bounds both with margin (16-bit elements are widened exactly, so they add
-// nothing), and a wrong key, stride, block or tail would be off by O(1).
-TEST(OpsSimd, AttendRowMatchesPortable) {
+// The AVX-512 row kernels vs the portable oracle (ops_simd.hpp). attend_rows: every supported
+// head_dim, tiles of 1, 3 and 16 rows, key counts with and without a 16-wide tail, contiguous
+// rows and paged blocks (a shuffled block table, block sizes that do and do not divide the key
+// count), every KV element type, large logits (softmax dominated by one key). Tolerance: both
+// sum ≤ 256 fp32 products per score (relative error ~ 256·2^-24 ≈ 1.5e-5 of Σ|q·k|) and a
+// convex combination of V; 2e-5·(1 + |out|) bounds both with margin (16-bit elements are
+// widened exactly, so they add nothing), and a wrong key, stride, block, row or tail would be
+// off by O(1).
+namespace {
+struct KvFixture {
+  std::vector<float> kf, vf;
+  std::vector<uint16_t> kh, vh;
+  std::vector<int32_t> table;
+  ops::KvRows kv{nullptr, nullptr};
+  // n_pos positions of one head; bs = 0: contiguous, else blocks of bs in a reversed table.
+  KvFixture(KvType type, int hd, int64_t n_pos, int64_t bs, uint32_t seed) {
+    const int64_t n_blocks = bs ? (n_pos + bs - 1) / bs : 1, cap = bs ? bs : n_pos;
+    kf = randv(n_blocks * cap * hd, seed);
+    vf = randv(n_blocks * cap * hd, seed + 1);
+    kh.resize(kf.size());
+    vh.resize(vf.size());
+    for (size_t i = 0; i < kf.size(); ++i) {
+      kh[i] = type == KvType::bf16 ? f32_to_bf16(kf[i]) : f32_to_f16(kf[i]);
+      vh[i] = type == KvType::bf16 ? f32_to_bf16(vf[i]) : f32_to_f16(vf[i]);
+    }
+    table.resize(static_cast<size_t>(n_blocks));
+    for (int64_t b = 0; b < n_blocks; ++b) table[b] = static_cast<int32_t>(n_blocks - 1 - b);
+    kv = {type == KvType::f32 ? static_cast<const void*>(kf.data()) : kh.data(),
+          type == KvType::f32 ? static_cast<const void*>(vf.data()) : vh.data()};
+    kv.table = bs ? table.data() : nullptr;
+    kv.block_size = cap;
+    kv.block_stride = cap * hd;
+    kv.pos_stride = hd;
+    kv.type = type;
+  }
+};
+}  // namespace
+
+TEST(OpsSimd, AttendRowsMatchesPortable) {
   if (!cpu_info().has(Isa::avx512)) GTEST_SKIP() << "no AVX-512 on this CPU";
   for (KvType type : {KvType::f32, KvType::f16, KvType::bf16})
     for (int hd : {64, 80, 96, 128, 256})
-      for (int64_t n_keys : {1, 7, 16, 33, 300})
-        for (int64_t bs : {int64_t{0}, int64_t{16}, int64_t{7}})
-          for (float qscale : {1.f, 8.f}) {
-            const int64_t n_blocks = bs ? (n_keys + bs - 1) / bs : 1;
-            const int64_t cap = bs ? bs : n_keys;  // positions per block
-            auto q = randv(hd, 11, qscale), kf = randv(n_blocks * cap * hd, 12), vf = randv(n_blocks * cap * hd, 13);
-            std::vector<uint16_t> kh(kf.size()), vh(vf.size());
-            for (size_t i = 0; i < kf.size(); ++i) {
-              kh[i] = type == KvType::bf16 ? f32_to_bf16(kf[i]) : f32_to_f16(kf[i]);
-              vh[i] = type == KvType::bf16 ? f32_to_bf16(vf[i]) : f32_to_f16(vf[i]);
+      for (int rows : {1, 3, 16})
+        for (int64_t n0 : {1, 7, 16, 33, 300})
+          for (int64_t bs : {int64_t{0}, int64_t{16}, int64_t{7}})
+            for (float qscale : {1.f, 8.f}) {
+              const int64_t n_max = n0 + rows - 1, q_stride = hd + 5, o_stride = hd + 3;
+              const KvFixture f(type, hd, n_max, bs, 12);
+              const auto q = randv(rows * q_stride, 11, qscale);
+              std::vector<float> s1(rows * n_max), s2(rows * n_max), o1(rows * o_stride), o2(rows * o_stride);
+              const float scale = 1.f / std::sqrt(float(hd));
+              ops::attend_rows_portable(q.data(), q_stride, rows, f.kv, n0, hd, scale, s1.data(), o1.data(), o_stride);
+              ops::attend_rows_avx512(q.data(), q_stride, rows, f.kv, n0, hd, scale, s2.data(), o2.data(), o_stride);
+              for (int r = 0; r < rows; ++r)
+                for (int d = 0; d < hd; ++d)
+                  ASSERT_NEAR(o2[r * o_stride + d], o1[r * o_stride + d], 2e-5 * (1 + std::fabs(o1[r * o_stride + d])))
+                      << kv_type_name(type) << " hd " << hd << " rows " << rows << " n0 " << n0 << " bs " << bs
+                      << " row " << r << " d " << d;
             }
-            std::vector<int32_t> table(static_cast<size_t>(n_blocks));
-            for (int64_t b = 0; b < n_blocks; ++b) table[b] = static_cast<int32_t>(n_blocks - 1 - b);  // reversed
-            ops::KvRows kv{type == KvType::f32 ? static_cast<const void*>(kf.data()) : kh.data(),
-                           type == KvType::f32 ? static_cast<const void*>(vf.data()) : vh.data()};
-            kv.table = bs ? table.data() : nullptr;
-            kv.block_size = cap;
-            kv.block_stride = cap * hd;
-            kv.pos_stride = hd;
-            kv.type = type;
-            std::vector<float> s1(n_keys), s2(n_keys), o1(hd), o2(hd);
-            const float scale = 1.f / std::sqrt(float(hd));
-            ops::attend_row_portable(q.data(), kv, n_keys, hd, scale, s1.data(), o1.data());
-            ops::attend_row_avx512(q.data(), kv, n_keys, hd, scale, s2.data(), o2.data());
-            for (int d = 0; d < hd; ++d)
-              ASSERT_NEAR(o2[d], o1[d], 2e-5 * (1 + std::fabs(o1[d])))
-                  << kv_type_name(type) << " hd " << hd << " keys " << n_keys << " bs " << bs << " d " << d;
-          }
+}
+
+// Tiling must not change a bit: every row of a 16-row tile equals the same row run alone
+// (decode) and inside a tile that starts elsewhere, for every KV type and a paged table. The
+// engine's batch invariance (a sequence's tokens do not depend on its neighbours or on how its
+// prompt was chunked) rests on this.
+TEST(OpsSimd, AttendRowsTileIsBitwiseLoneRow) {
+  if (!cpu_info().has(Isa::avx512)) GTEST_SKIP() << "no AVX-512 on this CPU";
+  for (KvType type : {KvType::f32, KvType::f16, KvType::bf16})
+    for (int hd : {64, 128}) {
+      const int rows = 16;
+      const int64_t n0 = 37, n_max = n0 + rows - 1;
+      const KvFixture f(type, hd, n_max, 16, 31);
+      const auto q = randv(rows * hd, 32);
+      std::vector<float> sc(rows * n_max), tile(rows * hd), one(hd), part(5 * hd);
+      const float scale = 1.f / std::sqrt(float(hd));
+      ops::attend_rows_avx512(q.data(), hd, rows, f.kv, n0, hd, scale, sc.data(), tile.data(), hd);
+      for (int r = 0; r < rows; ++r) {
+        ops::attend_rows_avx512(q.data() + r * hd, hd, 1, f.kv, n0 + r, hd, scale, sc.data(), one.data(), hd);
+        for (int d = 0; d < hd; ++d) ASSERT_EQ(tile[r * hd + d], one[d]) << kv_type_name(type) << " row " << r;
+      }
+      ops::attend_rows_avx512(q.data() + 9 * hd, hd, 5, f.kv, n0 + 9, hd, scale, sc.data(), part.data(), hd);
+      for (int i = 0; i < 5 * hd; ++i) ASSERT_EQ(part[i], tile[9 * hd + i]) << kv_type_name(type) << " i " << i;
+    }
 }
 
 // Paging must not change a result by a single bit: the same keys/values in one contiguous
@@ -152,7 +196,7 @@ TEST(OpsSimd, AttendRowMatchesPortable) {
 TEST(OpsSimd, AttendRowPagedIsBitwiseContiguous) {
   const int hd = 64;
   const int64_t n_keys = 45, bs = 8, n_blocks = 6;
-  auto q = randv(hd, 21), kf = randv(n_blocks * bs * hd, 22), vf = randv(n_blocks * bs * hd, 23);
+  auto q = randv(3 * hd, 21), kf = randv(n_blocks * bs * hd, 22), vf = randv(n_blocks * bs * hd, 23);
   const std::vector<int32_t> table = {3, 0, 5, 1, 4, 2};
   std::vector<float> kp(kf.size()), vp(vf.size());
   for (int64_t b = 0; b < n_blocks; ++b)
@@ -167,12 +211,12 @@ TEST(OpsSimd, AttendRowPagedIsBitwiseContiguous) {
   paged.block_size = bs;
   paged.block_stride = bs * hd;
   paged.pos_stride = hd;
-  std::vector<float> sc(n_keys), o1(hd), o2(hd);
-  for (auto fn : {ops::attend_row_portable, ops::attend_row_avx512}) {
-    if (fn == ops::attend_row_avx512 && !cpu_info().has(Isa::avx512)) continue;
-    fn(q.data(), flat, n_keys, hd, 0.125f, sc.data(), o1.data());
-    fn(q.data(), paged, n_keys, hd, 0.125f, sc.data(), o2.data());
-    for (int d = 0; d < hd; ++d) ASSERT_EQ(o1[d], o2[d]) << d;
+  std::vector<float> sc(3 * n_keys), o1(3 * hd), o2(3 * hd);
+  for (auto fn : {ops::attend_rows_portable, ops::attend_rows_avx512}) {
+    if (fn == ops::attend_rows_avx512 && !cpu_info().has(Isa::avx512)) continue;
+    fn(q.data(), hd, 3, flat, n_keys - 2, hd, 0.125f, sc.data(), o1.data(), hd);
+    fn(q.data(), hd, 3, paged, n_keys - 2, hd, 0.125f, sc.data(), o2.data(), hd);
+    for (int d = 0; d < 3 * hd; ++d) ASSERT_EQ(o1[d], o2[d]) << d;
   }
 }
 
