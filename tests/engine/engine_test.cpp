@@ -249,7 +249,12 @@ TEST(Engine, CancelFreesBlocksAndQueueIsBounded) {
   SamplingOptions so;
   GenRequest r{ids, 400, so, {}, true};
   auto a = eng.submit(r);
-  std::this_thread::sleep_for(50ms);  // a is running; the next two wait
+  // Once a runs, the next two wait in the queue and a fourth is refused (a fixed sleep raced
+  // with the scheduler on a loaded machine).
+  for (auto until = std::chrono::steady_clock::now() + 60s;
+       eng.metrics().running < 1 && std::chrono::steady_clock::now() < until;)
+    std::this_thread::sleep_for(2ms);
+  ASSERT_EQ(eng.metrics().running, 1);
   auto b = eng.submit(r), c = eng.submit(r);
   ASSERT_TRUE(a && b && c);
   EXPECT_EQ(eng.submit(r), nullptr);  // queue full: the HTTP layer answers 503
@@ -258,7 +263,10 @@ TEST(Engine, CancelFreesBlocksAndQueueIsBounded) {
   ASSERT_TRUE(a->next(ev, 60s));  // it produced something
   for (auto* s : {a.get(), b.get(), c.get()}) s->cancel();
   for (auto* s : {a.get(), b.get(), c.get()}) EXPECT_EQ(drain(*s).last.finish, FinishReason::cancelled);
-  std::this_thread::sleep_for(100ms);
+  // The engine frees a cancelled sequence's blocks at its next step.
+  for (auto until = std::chrono::steady_clock::now() + 30s;
+       (eng.metrics().kv_blocks_used > 0 || eng.metrics().running > 0) && std::chrono::steady_clock::now() < until;)
+    std::this_thread::sleep_for(5ms);
   EXPECT_EQ(eng.metrics().kv_blocks_used, 0);
   EXPECT_EQ(eng.metrics().running, 0);
 }

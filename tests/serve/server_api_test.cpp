@@ -204,7 +204,15 @@ TEST(ServeLifecycle, SigtermFinishesOpenStreamAndExitsZero) {
     r = post_stream(s.port(), "/v1/completions",
                     R"({"prompt":"Once","max_tokens":60,"temperature":0,"ignore_eos":true,"stream":true})");
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // SIGTERM only once the stream runs (a fixed sleep could signal before it was accepted).
+  double running = 0;
+  for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+       running < 1 && std::chrono::steady_clock::now() < until;) {
+    auto m = s.client().Get("/metrics");
+    if (m) running = metric(m->body, "awqx_requests_running");
+    if (running < 1) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(running, 1) << s.log();  // not fatal: the thread must still be joined
   EXPECT_EQ(s.stop(), 0) << s.log();
   t.join();
   EXPECT_EQ(r.status, 200);

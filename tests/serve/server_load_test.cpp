@@ -138,7 +138,7 @@ TEST(ServeLoad, FullQueueAnswers503WithRetryAfter) {
     if (m) running = metric(m->body, "awqx_requests_running");
     if (running < 1) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  ASSERT_EQ(running, 1) << "request 0 never started running";
+  EXPECT_EQ(running, 1) << "request 0 never started running";  // not fatal: threads must be joined
   for (int i = 1; i < kClients; ++i) threads.emplace_back(post, i);
   for (auto& t : threads) t.join();
   int ok = 0, busy = 0;
