@@ -25,6 +25,11 @@ struct QParams {
 void quant_group(float* w, int64_t g, const QParams& p, uint8_t* q_out, float* scale_out, uint8_t* zero_out);
 // Whole matrix [n][k] in place; if q != nullptr it receives the int4 form (Q4Weights n, k, group).
 void pseudo_quantize(float* w, int64_t n, int64_t k, const QParams& p, Q4Weights* q = nullptr);
+// The scale search's candidate Q(W·s)/s (s == nullptr: Q(W)) of w [n][k] in one pass, into
+// f32 and/or bf16 (either may be null): bitwise what copying, scaling the columns, pseudo_quantize
+// and unscaling would give, without four passes over the weights.
+void fake_quantize_scaled(const float* w, int64_t n, int64_t k, const float* s, const QParams& p, float* f32,
+                          uint16_t* bf16);
 
 enum Lin { kQ = 0, kK, kV, kO, kGate, kUp, kDown, kNumLin };
 extern const char* const kLinNames[kNumLin];  // "self_attn.q_proj", ...
@@ -60,11 +65,25 @@ void layer_forward(const LayerWeights& lw, const LayerShape& s, const ops::RopeT
 // Matmul precision of the search (QuantizeOptions::search_precision, resolved).
 enum class MatPrecision { fp32, bf16 };
 
+// A matmul operand of the search: fp32 values and, optionally, the same values already rounded
+// to bf16. Operands the scale search reads at every grid point unchanged (recorded inputs, the
+// weights it does not vary) are rounded once; fake-quantized candidates are written in bf16
+// directly. In bf16 precision a given bf16 copy is used and f32 may be null; in fp32 only f32 is read.
+struct MatOperand {
+  const float* f32 = nullptr;
+  const uint16_t* bf16 = nullptr;
+  MatOperand(const float* f) : f32(f) {}  // NOLINT(google-explicit-constructor): plain fp32 operands
+  MatOperand(const float* f, const uint16_t* b) : f32(f), bf16(b) {}
+  MatOperand at(int64_t elems) const { return {f32 ? f32 + elems : nullptr, bf16 ? bf16 + elems : nullptr}; }
+};
+
 // y[m][n] = x[m][k]·w[n][k]ᵀ in the given precision: fp32 = oneDNN sgemm; bf16 = x and w
 // rounded to bf16, fp32 accumulation (oneDNN matmul: AMX tiles or AVX512-BF16). m is a multiple
 // of row_unit (0: m); each row's bits depend only on its row unit, not on the thread count or m.
-void search_matmul(const float* x, const float* w, float* y, int64_t m, int64_t n, int64_t k, MatPrecision prec,
+void search_matmul(MatOperand x, MatOperand w, float* y, int64_t m, int64_t n, int64_t k, MatPrecision prec,
                    int64_t row_unit = 0);
+// dst[i] = src[i] rounded to bf16 (nearest even; NaN stays NaN), the rounding search_matmul uses.
+void round_bf16(const float* src, int64_t n, uint16_t* dst);
 
 // The calibration blocks of this process: [first, first + count) of total, the others on the
 // other ranks of comm. A rank holds and forwards only its blocks; every loss of the search is a
@@ -152,11 +171,11 @@ namespace awqx::quant {
 // Pieces of layer_forward used as "modules to inspect" by the scale search.
 // Self-attention incl. o_proj on normed input xn [T][hidden] -> out [T][hidden]; o_in (optional)
 // receives the attention output [T][n_heads*head_dim].
-void attn_block(const float* xn, const float* wq, const float* bq, const float* wk, const float* bk, const float* wv,
-                const float* bv, const float* wo, const LayerShape& s, const ops::RopeTable& rope, int64_t n_blocks,
+void attn_block(MatOperand xn, MatOperand wq, const float* bq, MatOperand wk, const float* bk, MatOperand wv,
+                const float* bv, MatOperand wo, const LayerShape& s, const ops::RopeTable& rope, int64_t n_blocks,
                 int64_t seqlen, float* out, std::vector<float>* o_in, MatPrecision prec = MatPrecision::fp32);
 // MLP on normed input hn [T][hidden] -> out [T][hidden]; act (optional) receives silu(gate)*up.
 // t rows in units of seqlen (the matmuls' row unit).
-void mlp_block(const float* hn, const float* wg, const float* wu, const float* wd, const LayerShape& s, int64_t t,
+void mlp_block(MatOperand hn, MatOperand wg, MatOperand wu, MatOperand wd, const LayerShape& s, int64_t t,
                int64_t seqlen, float* out, std::vector<float>* act, MatPrecision prec = MatPrecision::fp32);
 }  // namespace awqx::quant

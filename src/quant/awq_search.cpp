@@ -70,7 +70,7 @@ struct Group {
   std::vector<int> fcs;                                    // linears sharing the input
   const std::vector<float>* x;                             // their recorded input [t][k]
   // Weights of fcs -> output of the inspected module for blocks [b0, b0 + nb), [nb*seqlen][h].
-  std::function<void(const std::vector<const float*>&, int64_t b0, int64_t nb, float*)> inspect;
+  std::function<void(const std::vector<MatOperand>&, int64_t b0, int64_t nb, float*)> inspect;
 };
 
 // Blocks [0, n_fit) are the fit set, [n_fit, n_blocks) the check set (empty: no validation).
@@ -108,25 +108,32 @@ std::vector<float> search_scale(const LayerWeights& lw, const Group& gr, int64_t
   for (int l : gr.fcs) ws.push_back(&lw.w[l]);
   const std::vector<float> x_mean = abs_mean_cols(gr.x->data(), sp.bl, k);
   const std::vector<float> w_mean = weight_mean(ws, k, p.q.group(k));
-  std::vector<const float*> orig;
-  for (auto* w : ws) orig.push_back(w->data());
+  std::vector<MatOperand> orig;
+  for (auto* w : ws) orig.emplace_back(w->data());
   const size_t out_elems = static_cast<size_t>(sp.local_elems());
   std::vector<float> y_ref(out_elems), y(out_elems);
   gr.inspect(orig, 0, sp.bl.count, y_ref.data());
 
-  std::vector<std::vector<float>> cand(ws.size());
+  // Candidates in the precision the matmuls read: bf16 needs no fp32 copy at all.
+  const bool bf16 = p.precision == MatPrecision::bf16;
+  std::vector<std::vector<float>> cand(bf16 ? 0 : ws.size());
+  std::vector<std::vector<uint16_t>> cand_bf16(bf16 ? ws.size() : 0);
   // Loss of the group with its weights replaced by Q(W·s)/s (s == nullptr: Q(W)).
   auto evaluate = [&](const float* sc) {
-    std::vector<const float*> ptrs;
+    std::vector<MatOperand> ops;
     for (size_t f = 0; f < ws.size(); ++f) {
-      cand[f] = *ws[f];
-      const int64_t n = static_cast<int64_t>(cand[f].size()) / k;
-      if (sc) scale_cols(cand[f].data(), n, k, sc, false);
-      pseudo_quantize(cand[f].data(), n, k, p.q);
-      if (sc) scale_cols(cand[f].data(), n, k, sc, true);
-      ptrs.push_back(cand[f].data());
+      const int64_t n = static_cast<int64_t>(ws[f]->size()) / k;
+      if (bf16) {
+        cand_bf16[f].resize(ws[f]->size());
+        fake_quantize_scaled(ws[f]->data(), n, k, sc, p.q, nullptr, cand_bf16[f].data());
+        ops.emplace_back(nullptr, cand_bf16[f].data());
+      } else {
+        cand[f].resize(ws[f]->size());
+        fake_quantize_scaled(ws[f]->data(), n, k, sc, p.q, cand[f].data(), nullptr);
+        ops.emplace_back(cand[f].data());
+      }
     }
-    gr.inspect(ptrs, 0, sp.bl.count, y.data());
+    gr.inspect(ops, 0, sp.bl.count, y.data());
     return split_loss(y_ref.data(), y.data(), sp);
   };
 
@@ -198,31 +205,66 @@ void awq_scale_and_clip(LayerWeights& lw, const LayerShape& s, const ops::RopeTa
   std::vector<float> s_qkv, s_o, s_mlp, s_down;
   AwqLayerReport rep;
 
+  // During a group's scale search (bf16 precision) its recorded input and the weight it does
+  // not vary are read unchanged at every grid point: rounded to bf16 once, here. Outside the
+  // searches (clip checks, after the scales are applied) the closures get plain fp32 operands.
+  struct FixedBf16 {
+    std::vector<uint16_t> x, w;
+    bool on = false;
+  } fixed;
+  auto prepare = [&](const std::vector<float>& x, const std::vector<float>* w) {
+    fixed.on = p.precision == MatPrecision::bf16;
+    if (!fixed.on) return;
+    fixed.x.resize(x.size());
+    round_bf16(x.data(), static_cast<int64_t>(x.size()), fixed.x.data());
+    fixed.w.resize(w ? w->size() : 0);
+    if (w) round_bf16(w->data(), static_cast<int64_t>(w->size()), fixed.w.data());
+  };
+  auto release = [&] { fixed = FixedBf16{}; };
+  auto x_op = [&](const std::vector<float>& x, int64_t off) {
+    return fixed.on ? MatOperand(x.data() + off, fixed.x.data() + off) : MatOperand(x.data() + off);
+  };
+  auto w_op = [&](const std::vector<float>& w) {
+    return fixed.on ? MatOperand(w.data(), fixed.w.data()) : MatOperand(w.data());
+  };
+
   // The four groups; the closures read the current rec and lw, so they stay valid after the
   // scales are applied (the scaled layer computes the same function).
-  Group g_qkv{{kQ, kK, kV}, &rec.attn_in,
-              [&](const std::vector<const float*>& w, int64_t b0, int64_t nb, float* out) {
-                attn_block(rec.attn_in.data() + b0 * seqlen * h, w[0], bias(kQ), w[1], bias(kK), w[2], bias(kV),
-                           lw.w[kO].data(), s, rope, nb, seqlen, out, nullptr, p.precision);
+  Group g_qkv{{kQ, kK, kV}, &rec.attn_in, [&](const std::vector<MatOperand>& w, int64_t b0, int64_t nb, float* out) {
+                attn_block(x_op(rec.attn_in, b0 * seqlen * h), w[0], bias(kQ), w[1], bias(kK), w[2], bias(kV),
+                           w_op(lw.w[kO]), s, rope, nb, seqlen, out, nullptr, p.precision);
               }};
-  Group g_o{{kO}, &rec.o_in, [&](const std::vector<const float*>& w, int64_t b0, int64_t nb, float* out) {
-              search_matmul(rec.o_in.data() + b0 * seqlen * qd, w[0], out, nb * seqlen, h, qd, p.precision, seqlen);
+  Group g_o{{kO}, &rec.o_in, [&](const std::vector<MatOperand>& w, int64_t b0, int64_t nb, float* out) {
+              search_matmul(x_op(rec.o_in, b0 * seqlen * qd), w[0], out, nb * seqlen, h, qd, p.precision, seqlen);
             }};
-  Group g_mlp{{kGate, kUp}, &rec.mlp_in, [&](const std::vector<const float*>& w, int64_t b0, int64_t nb, float* out) {
-                mlp_block(rec.mlp_in.data() + b0 * seqlen * h, w[0], w[1], lw.w[kDown].data(), s, nb * seqlen, seqlen,
+  Group g_mlp{{kGate, kUp}, &rec.mlp_in, [&](const std::vector<MatOperand>& w, int64_t b0, int64_t nb, float* out) {
+                mlp_block(x_op(rec.mlp_in, b0 * seqlen * h), w[0], w[1], w_op(lw.w[kDown]), s, nb * seqlen, seqlen,
                           out, nullptr, p.precision);
               }};
-  Group g_down{{kDown}, &rec.down_in, [&](const std::vector<const float*>& w, int64_t b0, int64_t nb, float* out) {
-                 search_matmul(rec.down_in.data() + b0 * seqlen * s.inter, w[0], out, nb * seqlen, h, s.inter,
+  Group g_down{{kDown}, &rec.down_in, [&](const std::vector<MatOperand>& w, int64_t b0, int64_t nb, float* out) {
+                 search_matmul(x_op(rec.down_in, b0 * seqlen * s.inter), w[0], out, nb * seqlen, h, s.inter,
                                p.precision, seqlen);
                }};
 
   // 1. Searches, all on the original weights and recorded inputs (AutoAWQ order).
-  if (all_q) s_qkv = search_scale(lw, g_qkv, h, p, sp, kGroupQkv, rep);
+  if (all_q) {
+    prepare(rec.attn_in, &lw.w[kO]);
+    s_qkv = search_scale(lw, g_qkv, h, p, sp, kGroupQkv, rep);
+  }
   // v_proj -> o_proj only without GQA (same weight shapes), as AutoAWQ.
-  if (s.n_kv == s.n_heads && p.quantize[kO] && p.quantize[kV]) s_o = search_scale(lw, g_o, qd, p, sp, kGroupO, rep);
-  if (p.quantize[kGate] && p.quantize[kUp]) s_mlp = search_scale(lw, g_mlp, h, p, sp, kGroupGateUp, rep);
-  if (p.quantize[kDown]) s_down = search_scale(lw, g_down, s.inter, p, sp, kGroupDown, rep);
+  if (s.n_kv == s.n_heads && p.quantize[kO] && p.quantize[kV]) {
+    prepare(rec.o_in, nullptr);
+    s_o = search_scale(lw, g_o, qd, p, sp, kGroupO, rep);
+  }
+  if (p.quantize[kGate] && p.quantize[kUp]) {
+    prepare(rec.mlp_in, &lw.w[kDown]);
+    s_mlp = search_scale(lw, g_mlp, h, p, sp, kGroupGateUp, rep);
+  }
+  if (p.quantize[kDown]) {
+    prepare(rec.down_in, nullptr);
+    s_down = search_scale(lw, g_down, s.inter, p, sp, kGroupDown, rep);
+  }
+  release();
   for (int gi = 0; gi < kNumGroups; ++gi)
     if (rep.choice[gi] == ScaleChoice::kSkipped) rep.loss[gi] = 0;
 
@@ -286,15 +328,15 @@ void awq_scale_and_clip(LayerWeights& lw, const LayerShape& s, const ops::RopeTa
       const size_t out = static_cast<size_t>(lnb * sp.block_elems());
       std::vector<float> y_ref(out), y(out);
       std::vector<std::vector<float>> qw(gr->fcs.size());
-      std::vector<const float*> ptrs(gr->fcs.size());
-      for (size_t f = 0; f < gr->fcs.size(); ++f) ptrs[f] = lw.w[gr->fcs[f]].data();
+      std::vector<MatOperand> ptrs;
+      for (int fl : gr->fcs) ptrs.emplace_back(lw.w[fl].data());
       if (lnb > 0) gr->inspect(ptrs, lb0, lnb, y_ref.data());
       auto group_loss = [&](const std::vector<float>& wl) {
         for (size_t f = 0; f < gr->fcs.size(); ++f) {
           const int fl = gr->fcs[f];
           qw[f] = fl == l ? wl : lw.w[fl];
           if (p.quantize[fl]) pseudo_quantize(qw[f].data(), s.out_features(fl), s.in_features(fl), p.q);
-          ptrs[f] = qw[f].data();
+          ptrs[f] = MatOperand(qw[f].data());
         }
         if (lnb > 0) gr->inspect(ptrs, lb0, lnb, y.data());
         double sum = 0;  // check blocks of all ranks, in block order

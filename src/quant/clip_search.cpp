@@ -50,17 +50,23 @@ void search_rows(const float* w, int64_t k, int64_t j, int64_t r0, int64_t nb, c
     }
   }
   search_matmul(xg.data(), d.data(), y.data(), ts, cols, g, prec);
+  // Squared output error per column (row, step), summed over the tokens in token order; the
+  // fit part is the running sum after the last fit token. Row by row, so y streams once.
+  thread_local std::vector<double> sum, sum_fit;
+  sum.assign(static_cast<size_t>(cols), 0.0);
+  sum_fit.assign(static_cast<size_t>(cols), 0.0);
+  for (int64_t tt = 0; tt < ts; ++tt) {
+    const float* yr = &y[static_cast<size_t>(tt * cols)];
+    for (int64_t c = 0; c < cols; ++c) sum[static_cast<size_t>(c)] += static_cast<double>(yr[c]) * yr[c];
+    if (tt + 1 == sm.ts_fit) sum_fit = sum;
+  }
   for (int64_t r = 0; r < nb; ++r) {
     double min_err = 1e9, min_err_any = 1e9, fit0 = 0, check0 = 0;
     int best = 0, best_any = 0;  // best_any: AutoAWQ's choice, ignoring the check
     for (int i = 0; i < kSteps; ++i) {
-      double err = 0.0, err_fit = 0.0;
-      for (int64_t tt = 0; tt < ts; ++tt) {
-        const double v = y[static_cast<size_t>(tt * cols + r * kSteps + i)];
-        err += v * v;
-        if (tt + 1 == sm.ts_fit) err_fit = err;
-      }
-      const double err_check = err - err_fit;
+      const size_t c = static_cast<size_t>(r * kSteps + i);
+      double err = sum[c];
+      const double err_fit = sum_fit[c], err_check = err - err_fit;
       err /= static_cast<double>(ts);
       if (i == 0) fit0 = err_fit, check0 = err_check;
       if (err < min_err_any) min_err_any = err, best_any = i;

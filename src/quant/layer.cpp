@@ -39,8 +39,8 @@ void add_bias(float* y, const float* b, int64_t m, int64_t n) {
 }
 }  // namespace
 
-void attn_block(const float* xn, const float* wq, const float* bq, const float* wk, const float* bk, const float* wv,
-                const float* bv, const float* wo, const LayerShape& s, const ops::RopeTable& rope, int64_t n_blocks,
+void attn_block(MatOperand xn, MatOperand wq, const float* bq, MatOperand wk, const float* bk, MatOperand wv,
+                const float* bv, MatOperand wo, const LayerShape& s, const ops::RopeTable& rope, int64_t n_blocks,
                 int64_t seqlen, float* out, std::vector<float>* o_in, MatPrecision prec) {
   const int64_t t = n_blocks * seqlen, h = s.hidden, qd = int64_t{s.n_heads} * s.head_dim,
                 kd = int64_t{s.n_kv} * s.head_dim;
@@ -65,7 +65,7 @@ void attn_block(const float* xn, const float* wq, const float* bq, const float* 
   search_matmul(a.data(), wo, out, t, h, qd, prec, seqlen);
 }
 
-void mlp_block(const float* hn, const float* wg, const float* wu, const float* wd, const LayerShape& s, int64_t t,
+void mlp_block(MatOperand hn, MatOperand wg, MatOperand wu, MatOperand wd, const LayerShape& s, int64_t t,
                int64_t seqlen, float* out, std::vector<float>* act, MatPrecision prec) {
   const int64_t h = s.hidden, in = s.inter;
   std::vector<float> g(static_cast<size_t>(t * in)), u(static_cast<size_t>(t * in));

@@ -120,6 +120,25 @@ void pseudo_quantize(float* w, int64_t n, int64_t k, const QParams& p, Q4Weights
   });
 }
 
+void fake_quantize_scaled(const float* w, int64_t n, int64_t k, const float* s, const QParams& p, float* f32,
+                          uint16_t* bf16) {
+  const int64_t g = p.group(k), ng = k / g;
+  parallel_for(0, n, 16, [&](int64_t r0, int64_t r1) {
+    std::vector<float> t(static_cast<size_t>(g));  // one group, in L1
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t j = 0; j < ng; ++j) {
+        const int64_t o = r * k + j * g;
+        const float* sg = s ? s + j * g : nullptr;
+        for (int64_t i = 0; i < g; ++i) t[i] = sg ? w[o + i] * sg[i] : w[o + i];
+        quant_group(t.data(), g, p, nullptr, nullptr, nullptr);
+        if (sg)
+          for (int64_t i = 0; i < g; ++i) t[i] = t[i] / sg[i];
+        if (f32) std::copy(t.begin(), t.end(), f32 + o);
+        if (bf16) round_bf16(t.data(), g, bf16 + o);
+      }
+  });
+}
+
 namespace {
 constexpr int64_t kSumChunk = 1 << 16;  // fixed chunks: a sum does not depend on the thread count
 
