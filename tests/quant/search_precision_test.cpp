@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <cstdlib>
 #include <random>
 #include <string>
@@ -13,6 +14,7 @@
 
 #include "awqx/cpu.hpp"
 #include "awqx/error.hpp"
+#include "awqx/half.hpp"
 #include "awqx/quantize.hpp"
 #include "quant/awq.hpp"
 #include "test_util.hpp"
@@ -48,6 +50,57 @@ TEST(SearchMatmul, Bf16WithinRoundingBound) {
       }
     EXPECT_GT(worst, 0) << "bf16 gave fp32's exact results: the bf16 path did not run";
   }
+}
+
+// round_bf16 (the search's vectorized rounding) equals the scalar f32_to_bf16 on every class of
+// value: ties to even both ways, values that round up into the next binade or to inf, denormals,
+// ±0, ±inf and NaNs (which stay NaN), plus random bit patterns.
+TEST(SearchMatmul, RoundBf16EqualsScalar) {
+  std::vector<uint32_t> bits = {0x00000000u, 0x80000000u, 0x7f800000u, 0xff800000u, 0x7fc00000u, 0x7f800001u,
+                                0xffbfffffu, 0x00000001u, 0x807fffffu, 0x3f808000u, 0x3f818000u, 0x3f80ffffu,
+                                0x7f7fffffu, 0x7f7f8000u, 0x3f7fffffu, 0xbf808001u};
+  std::mt19937 rng(5);
+  for (int i = 0; i < 100000; ++i) bits.push_back(static_cast<uint32_t>(rng()));
+  std::vector<float> f(bits.size());
+  std::memcpy(f.data(), bits.data(), bits.size() * 4);
+  std::vector<uint16_t> got(f.size());
+  awqx::quant::round_bf16(f.data(), static_cast<int64_t>(f.size()), got.data());
+  for (size_t i = 0; i < f.size(); ++i) ASSERT_EQ(got[i], awqx::f32_to_bf16(f[i])) << std::hex << bits[i];
+}
+
+// The search's one-pass candidate Q(W·s)/s is bitwise the four-pass reference (copy, scale the
+// columns, pseudo_quantize, unscale), in fp32 and in bf16, for every group size, with and without
+// zero points and scales.
+TEST(SearchMatmul, FakeQuantizeScaledEqualsFourPasses) {
+  const int64_t n = 37, k = 256;
+  std::mt19937 rng(9);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  std::vector<float> w(static_cast<size_t>(n * k)), s(static_cast<size_t>(k));
+  for (auto& v : w) v = 0.02f * nd(rng);
+  for (auto& v : s) v = std::exp(nd(rng));
+  for (int g : {32, 64, 128, -1})
+    for (bool zp : {true, false})
+      for (const float* sc : {static_cast<const float*>(nullptr), static_cast<const float*>(s.data())}) {
+        awqx::quant::QParams q;
+        q.group_size = g;
+        q.zero_point = zp;
+        std::vector<float> ref = w;
+        for (int64_t r = 0; r < n; ++r)
+          for (int64_t c = 0; c < k; ++c)
+            if (sc) ref[r * k + c] = ref[r * k + c] * sc[c];
+        awqx::quant::pseudo_quantize(ref.data(), n, k, q);
+        for (int64_t r = 0; r < n; ++r)
+          for (int64_t c = 0; c < k; ++c)
+            if (sc) ref[r * k + c] = ref[r * k + c] / sc[c];
+        std::vector<float> f32(w.size());
+        std::vector<uint16_t> b16(w.size());
+        awqx::quant::fake_quantize_scaled(w.data(), n, k, sc, q, f32.data(), b16.data());
+        for (size_t i = 0; i < w.size(); ++i) {
+          ASSERT_EQ(f32[i], ref[i]) << "g " << g << " zp " << zp << " scaled " << (sc != nullptr) << " at " << i;
+          ASSERT_EQ(b16[i], awqx::f32_to_bf16(ref[i])) << "g " << g << " at " << i;
+        }
+        EXPECT_NE(f32, w) << "nothing was quantized";
+      }
 }
 
 awqx::QuantizeOptions small(const std::string& precision) {
