@@ -168,14 +168,21 @@ std::vector<double> block_sq_err(const float* a, const float* b, int64_t n_block
 }  // namespace awqx::quant
 
 namespace awqx::quant {
+// Activation buffers of attn_block / mlp_block kept across calls: the scale search calls them
+// about twenty times per group, and fresh multi-MB vectors would page-fault and be zeroed each time.
+struct BlockScratch {
+  std::vector<float> q, k, v, a;
+};
 // Pieces of layer_forward used as "modules to inspect" by the scale search.
 // Self-attention incl. o_proj on normed input xn [T][hidden] -> out [T][hidden]; o_in (optional)
 // receives the attention output [T][n_heads*head_dim].
 void attn_block(MatOperand xn, MatOperand wq, const float* bq, MatOperand wk, const float* bk, MatOperand wv,
                 const float* bv, MatOperand wo, const LayerShape& s, const ops::RopeTable& rope, int64_t n_blocks,
-                int64_t seqlen, float* out, std::vector<float>* o_in, MatPrecision prec = MatPrecision::fp32);
+                int64_t seqlen, float* out, std::vector<float>* o_in, MatPrecision prec = MatPrecision::fp32,
+                BlockScratch* scratch = nullptr);
 // MLP on normed input hn [T][hidden] -> out [T][hidden]; act (optional) receives silu(gate)*up.
 // t rows in units of seqlen (the matmuls' row unit).
 void mlp_block(MatOperand hn, MatOperand wg, MatOperand wu, MatOperand wd, const LayerShape& s, int64_t t,
-               int64_t seqlen, float* out, std::vector<float>* act, MatPrecision prec = MatPrecision::fp32);
+               int64_t seqlen, float* out, std::vector<float>* act, MatPrecision prec = MatPrecision::fp32,
+               BlockScratch* scratch = nullptr);
 }  // namespace awqx::quant

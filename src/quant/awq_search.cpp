@@ -221,6 +221,7 @@ void awq_scale_and_clip(LayerWeights& lw, const LayerShape& s, const ops::RopeTa
     if (w) round_bf16(w->data(), static_cast<int64_t>(w->size()), fixed.w.data());
   };
   auto release = [&] { fixed = FixedBf16{}; };
+  BlockScratch scratch;  // the inspected modules' activations, reused across grid points
   auto x_op = [&](const std::vector<float>& x, int64_t off) {
     return fixed.on ? MatOperand(x.data() + off, fixed.x.data() + off) : MatOperand(x.data() + off);
   };
@@ -232,14 +233,14 @@ void awq_scale_and_clip(LayerWeights& lw, const LayerShape& s, const ops::RopeTa
   // scales are applied (the scaled layer computes the same function).
   Group g_qkv{{kQ, kK, kV}, &rec.attn_in, [&](const std::vector<MatOperand>& w, int64_t b0, int64_t nb, float* out) {
                 attn_block(x_op(rec.attn_in, b0 * seqlen * h), w[0], bias(kQ), w[1], bias(kK), w[2], bias(kV),
-                           w_op(lw.w[kO]), s, rope, nb, seqlen, out, nullptr, p.precision);
+                           w_op(lw.w[kO]), s, rope, nb, seqlen, out, nullptr, p.precision, &scratch);
               }};
   Group g_o{{kO}, &rec.o_in, [&](const std::vector<MatOperand>& w, int64_t b0, int64_t nb, float* out) {
               search_matmul(x_op(rec.o_in, b0 * seqlen * qd), w[0], out, nb * seqlen, h, qd, p.precision, seqlen);
             }};
   Group g_mlp{{kGate, kUp}, &rec.mlp_in, [&](const std::vector<MatOperand>& w, int64_t b0, int64_t nb, float* out) {
                 mlp_block(x_op(rec.mlp_in, b0 * seqlen * h), w[0], w[1], w_op(lw.w[kDown]), s, nb * seqlen, seqlen,
-                          out, nullptr, p.precision);
+                          out, nullptr, p.precision, &scratch);
               }};
   Group g_down{{kDown}, &rec.down_in, [&](const std::vector<MatOperand>& w, int64_t b0, int64_t nb, float* out) {
                  search_matmul(x_op(rec.down_in, b0 * seqlen * s.inter), w[0], out, nb * seqlen, h, s.inter,

@@ -41,39 +41,46 @@ void add_bias(float* y, const float* b, int64_t m, int64_t n) {
 
 void attn_block(MatOperand xn, MatOperand wq, const float* bq, MatOperand wk, const float* bk, MatOperand wv,
                 const float* bv, MatOperand wo, const LayerShape& s, const ops::RopeTable& rope, int64_t n_blocks,
-                int64_t seqlen, float* out, std::vector<float>* o_in, MatPrecision prec) {
+                int64_t seqlen, float* out, std::vector<float>* o_in, MatPrecision prec, BlockScratch* scratch) {
   const int64_t t = n_blocks * seqlen, h = s.hidden, qd = int64_t{s.n_heads} * s.head_dim,
                 kd = int64_t{s.n_kv} * s.head_dim;
-  std::vector<float> q(static_cast<size_t>(t * qd)), k(static_cast<size_t>(t * kd)), v(static_cast<size_t>(t * kd));
-  search_matmul(xn, wq, q.data(), t, qd, h, prec, seqlen);
-  search_matmul(xn, wk, k.data(), t, kd, h, prec, seqlen);
-  search_matmul(xn, wv, v.data(), t, kd, h, prec, seqlen);
-  add_bias(q.data(), bq, t, qd);
-  add_bias(k.data(), bk, t, kd);
-  add_bias(v.data(), bv, t, kd);
-  std::vector<float> local;
-  std::vector<float>& a = o_in ? *o_in : local;
-  a.assign(static_cast<size_t>(t * qd), 0.0f);
+  BlockScratch local;
+  BlockScratch& sc = scratch ? *scratch : local;
+  // Every element is written before it is read (matmul outputs, attention rows): no zeroing.
+  sc.q.resize(static_cast<size_t>(t * qd));
+  sc.k.resize(static_cast<size_t>(t * kd));
+  sc.v.resize(static_cast<size_t>(t * kd));
+  search_matmul(xn, wq, sc.q.data(), t, qd, h, prec, seqlen);
+  search_matmul(xn, wk, sc.k.data(), t, kd, h, prec, seqlen);
+  search_matmul(xn, wv, sc.v.data(), t, kd, h, prec, seqlen);
+  add_bias(sc.q.data(), bq, t, qd);
+  add_bias(sc.k.data(), bk, t, kd);
+  add_bias(sc.v.data(), bv, t, kd);
+  std::vector<float>& a = o_in ? *o_in : sc.a;
+  a.resize(static_cast<size_t>(t * qd));
   for (int64_t b = 0; b < n_blocks; ++b) {
-    float* qb = q.data() + b * seqlen * qd;
-    float* kb = k.data() + b * seqlen * kd;
+    float* qb = sc.q.data() + b * seqlen * qd;
+    float* kb = sc.k.data() + b * seqlen * kd;
     ops::rope_inplace(qb, seqlen, qd, s.n_heads, 0, rope);
     ops::rope_inplace(kb, seqlen, kd, s.n_kv, 0, rope);
-    ops::attention(qb, seqlen, qd, kb, v.data() + b * seqlen * kd, kd, 0, s.n_heads, s.n_kv, s.head_dim,
+    ops::attention(qb, seqlen, qd, kb, sc.v.data() + b * seqlen * kd, kd, 0, s.n_heads, s.n_kv, s.head_dim,
                    a.data() + b * seqlen * qd, qd);
   }
   search_matmul(a.data(), wo, out, t, h, qd, prec, seqlen);
 }
 
 void mlp_block(MatOperand hn, MatOperand wg, MatOperand wu, MatOperand wd, const LayerShape& s, int64_t t,
-               int64_t seqlen, float* out, std::vector<float>* act, MatPrecision prec) {
+               int64_t seqlen, float* out, std::vector<float>* act, MatPrecision prec, BlockScratch* scratch) {
   const int64_t h = s.hidden, in = s.inter;
-  std::vector<float> g(static_cast<size_t>(t * in)), u(static_cast<size_t>(t * in));
-  search_matmul(hn, wg, g.data(), t, in, h, prec, seqlen);
-  search_matmul(hn, wu, u.data(), t, in, h, prec, seqlen);
-  ops::silu_mul(g.data(), u.data(), g.data(), t * in);
-  search_matmul(g.data(), wd, out, t, h, in, prec, seqlen);
-  if (act) *act = std::move(g);
+  BlockScratch local;
+  BlockScratch& sc = scratch ? *scratch : local;
+  sc.q.resize(static_cast<size_t>(t * in));
+  sc.k.resize(static_cast<size_t>(t * in));
+  search_matmul(hn, wg, sc.q.data(), t, in, h, prec, seqlen);
+  search_matmul(hn, wu, sc.k.data(), t, in, h, prec, seqlen);
+  ops::silu_mul(sc.q.data(), sc.k.data(), sc.q.data(), t * in);
+  search_matmul(sc.q.data(), wd, out, t, h, in, prec, seqlen);
+  if (act) *act = std::move(sc.q);
 }
 
 void layer_forward(const LayerWeights& lw, const LayerShape& s, const ops::RopeTable& rope, const float* x,
