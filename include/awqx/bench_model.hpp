@@ -24,6 +24,7 @@ struct BenchOptions {
   int threads = 0;              // 0 = physical cores
   bool fuse_layers = true;      // false = --no-fuse
   KvType kv_type = KvType::f16;  // KV cache element type (--kv-type)
+  int64_t step_tokens = 0;      // tokens per forward step (--step-tokens; 0 = the model's default)
   uint64_t seed = 1;            // prompt ids
   std::string json_path;        // "" = no JSON file
 };
@@ -43,6 +44,7 @@ struct BenchResult {
   size_t weight_bytes_per_token = 0;                // Model::weight_bytes()
   size_t kv_cache_bytes = 0;                        // allocated (prompt + gen positions)
   std::string kv_type;                              // KV element type (f32, f16, bf16)
+  int64_t step_tokens = 0;                          // tokens per forward step used (prefill chunk)
   // K and V read per decoded token at the mean context of the decode steps (attention reads
   // every cached position of every layer once per token).
   size_t kv_bytes_per_token = 0;

@@ -35,6 +35,11 @@ struct LoadOptions {
   int64_t max_seq_len = 0;
   // KV cache element type (f16/bf16 halve KV memory and the bytes attention reads).
   KvType kv_type = KvType::f16;
+  // Tokens per forward step: prompts are prefilled in steps of this many tokens, and a batched
+  // step (the engine's) holds at most this many. Larger steps amortize each weight read (and the
+  // int4 unpack of the AMX and VNNI GEMMs) over more rows; activation memory grows with it
+  // (about 125 MB at 512 for Llama-2-7B). 0 = 512, capped at max_seq_len.
+  int64_t step_tokens = 0;
   // Called after each decoder layer is loaded (and repacked): (layers done, layers total).
   std::function<void(int64_t, int64_t)> progress;
 };

@@ -173,8 +173,11 @@ class AutoAWQForCausalLM:
         return AwqForCausalLM(model_path)
 
     @classmethod
-    def from_quantized(cls, quant_path, fuse_layers=True, max_seq_len=None, backend="", kv_type="f16", **kwargs):
+    def from_quantized(cls, quant_path, fuse_layers=True, max_seq_len=None, backend="", kv_type="f16",
+                       step_tokens=None, **kwargs):
         """Loads an AWQ int4 folder (or an FP one) for generation. max_seq_len: KV cache
-        capacity in tokens (None = config.json's). backend: force a kernel by name."""
+        capacity in tokens (None = config.json's). backend: force a kernel by name.
+        step_tokens: tokens per forward step (prefill chunk; None = 512), as --step-tokens."""
         del kwargs
-        return QuantizedModel(_awqx.Model(quant_path, fuse_layers, int(max_seq_len or 0), backend, kv_type))
+        return QuantizedModel(_awqx.Model(quant_path, fuse_layers, int(max_seq_len or 0), backend, kv_type,
+                                          int(step_tokens or 0)))

@@ -180,7 +180,7 @@ void bind_model(py::module_& m) {
 
   py::class_<LoadedModel, std::shared_ptr<LoadedModel>>(m, "Model", "A loaded model (FP or AWQ int4) and its tokenizer")
       .def(py::init([](const std::string& dir, bool fuse_layers, int64_t max_seq_len, const std::string& backend,
-                       const std::string& kv_type) {
+                       const std::string& kv_type, int64_t step_tokens) {
              auto lm = std::make_shared<LoadedModel>();
              py::gil_scoped_release nogil;
              LoadOptions lo;
@@ -188,13 +188,14 @@ void bind_model(py::module_& m) {
              lo.max_seq_len = max_seq_len;
              lo.backend = backend;
              lo.kv_type = parse_kv_type(kv_type, "kv_type");
+             lo.step_tokens = step_tokens;
              lm->dir = dir;
              lm->tok = Tokenizer::load(dir);
              lm->model = Model::load(dir, lo);
              return lm;
            }),
            py::arg("path"), py::arg("fuse_layers") = true, py::arg("max_seq_len") = 0, py::arg("backend") = "",
-           py::arg("kv_type") = "f16")
+           py::arg("kv_type") = "f16", py::arg("step_tokens") = 0)
       .def_property_readonly("tokenizer", [](LoadedModel& lm) -> Tokenizer& { return *lm.tok; },
                              py::return_value_policy::reference_internal)
       .def_property_readonly("path", [](const LoadedModel& lm) { return lm.dir; })

@@ -72,6 +72,7 @@ BenchResult bench_model(const std::string& dir, const BenchOptions& opts, const 
   lo.backend = opts.backend;
   lo.fuse_layers = opts.fuse_layers;
   lo.kv_type = opts.kv_type;
+  lo.step_tokens = opts.step_tokens;
   lo.max_seq_len = opts.prompt_tokens + opts.gen_tokens;  // what the run needs, not the config's 4k+
   const auto tl = Clock::now();
   auto model = Model::load(dir, lo);
@@ -85,6 +86,7 @@ BenchResult bench_model(const std::string& dir, const BenchOptions& opts, const 
   r.weight_bytes_per_token = model->weight_bytes();
   r.kv_cache_bytes = model->kv_cache_bytes();
   r.kv_type = kv_type_name(model->kv_type());
+  r.step_tokens = model->chunk_size();
 
   std::mt19937_64 rng(opts.seed);
   std::vector<int32_t> prompt(static_cast<size_t>(opts.prompt_tokens));
@@ -168,6 +170,7 @@ nlohmann::json BenchResult::to_json() const {
           {"decode_pct_of_bound", decode_pct_of_bound},
           {"kv_cache_bytes", kv_cache_bytes},
           {"kv_type", kv_type},
+          {"step_tokens", step_tokens},
           {"rss_bytes", rss_bytes},
           {"peak_rss_bytes", peak_rss_bytes},
           {"load_rss_bytes", load_rss_bytes},
@@ -192,7 +195,7 @@ std::string BenchResult::summary() const {
   return kernel_line + fmt::format(
       "model      {} ({}, {})\n"
       "threads    {}, backend {}, {}\n"
-      "prefill    {:.1f} tok/s median (min {:.1f}, max {:.1f}) over {} x {} tokens\n"
+      "prefill    {:.1f} tok/s median (min {:.1f}, max {:.1f}) over {} x {} tokens, steps of {}\n"
       "decode     {:.2f} tok/s median (min {:.2f}, max {:.2f}) over {} x {} tokens\n"
       "bytes      {:.1f} MiB read per decoded token: weights {:.1f} MiB + KV cache {:.1f} MiB\n"
       "bandwidth  {:.2f} GB/s measured -> bound {:.2f} tok/s; decode = {:.0f}% of bound ({:.0f}% of the "
@@ -201,7 +204,7 @@ std::string BenchResult::summary() const {
       "load       RSS {:.0f} MiB after load, peak {:.0f} MiB during it ({:.2f}x)\n",
       model_dir, architecture, weights, threads, opts.backend.empty() ? "auto" : opts.backend,
       opts.fuse_layers ? "fused" : "not fused", prefill.median, prefill.min, prefill.max, opts.repeats,
-      opts.prompt_tokens, decode.median, decode.min, decode.max, opts.repeats, opts.gen_tokens,
+      opts.prompt_tokens, step_tokens, decode.median, decode.min, decode.max, opts.repeats, opts.gen_tokens,
       bytes_per_token / mib, weight_bytes_per_token / mib, kv_bytes_per_token / mib, read_bandwidth_gbs,
       bound_tok_s, decode_pct_of_bound,
       weights_only_bound_tok_s > 0 ? 100.0 * decode.median / weights_only_bound_tok_s : 0.0,

@@ -35,6 +35,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--threads", f->opt.threads, "worker threads (default: physical cores)");
   cmd->add_flag("--no-fuse", f->no_fuse, "keep q/k/v and gate/up as separate linears");
   add_kv_type_flag(cmd, f->opt.kv_type);
+  add_step_tokens_flag(cmd, f->opt.step_tokens);
   cmd->add_option("--seed", f->opt.seed, "seed of the random prompt ids");
   cmd->add_option("--json", f->opt.json_path, "also write the results as JSON (atomically)");
   cmd->callback([f] { run_bench(*f); });

@@ -20,7 +20,7 @@ struct GenerateFlags {
   int64_t max_new_tokens = 256;
   SamplingOptions sampling;
   bool chat = false, no_fuse = false;
-  int64_t max_seq_len = 0;
+  int64_t max_seq_len = 0, step_tokens = 0;
   KvType kv_type = KvType::f16;
 };
 
@@ -31,6 +31,7 @@ void run_generate(const GenerateFlags& f) {
   lo.kv_type = f.kv_type;
   lo.fuse_layers = !f.no_fuse;
   lo.max_seq_len = f.max_seq_len;
+  lo.step_tokens = f.step_tokens;
   const auto tok = Tokenizer::load(f.model);
   ProgressLine load_progress("loading layer");
   lo.progress = [&](int64_t d, int64_t t) { load_progress(d, t); };
@@ -80,17 +81,18 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("--model", f->model, "model folder (HF or AutoAWQ)")->required();
   cmd->add_option("--prompt", f->prompt, "prompt text")->required();
   cmd->add_option("--max-new-tokens", f->max_new_tokens, "tokens to generate at most")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd->add_option("--temperature", f->sampling.temperature, "0 = greedy (deterministic)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd->add_option("--top-k", f->sampling.top_k, "keep the k most likely tokens (0 = all)");
   cmd->add_option("--top-p", f->sampling.top_p, "nucleus sampling mass (1 = off)")->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--seed", f->sampling.seed, "sampling seed");
   cmd->add_flag("--chat", f->chat, "wrap the prompt in the model's chat template");
   cmd->add_flag("--no-fuse", f->no_fuse, "keep q/k/v and gate/up as separate linears");
   add_kv_type_flag(cmd, f->kv_type);
+  add_step_tokens_flag(cmd, f->step_tokens);
   cmd->add_option("--max-seq-len", f->max_seq_len, "KV cache capacity in tokens (0 = from config.json)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   add_run_flags(cmd, f->run);
   cmd->callback([f] { run_generate(*f); });
 }

@@ -22,6 +22,7 @@ struct PplFlags {
   std::string model, data, json;
   PplOptions ppl;
   KvType kv_type = KvType::f16;
+  int64_t step_tokens = 0;
 };
 
 void run_ppl(const PplFlags& f) {
@@ -32,6 +33,7 @@ void run_ppl(const PplFlags& f) {
   LoadOptions lo;
   lo.backend = f.run.backend;
   lo.kv_type = f.kv_type;
+  lo.step_tokens = f.step_tokens;
   lo.max_seq_len = f.ppl.ctx;  // one window at a time: the cache never holds more than ctx tokens
   ProgressLine load_progress("loading layer");
   lo.progress = [&](int64_t d, int64_t t) {
@@ -72,8 +74,9 @@ void add_ppl_command(CLI::App& app) {
   cmd->add_option("--data", f->data, "text file, tokenized whole (BOS at start)")->required();
   cmd->add_option("--ctx", f->ppl.ctx, "window length in tokens");
   add_kv_type_flag(cmd, f->kv_type);
+  add_step_tokens_flag(cmd, f->step_tokens);
   cmd->add_option("--max-windows", f->ppl.max_windows, "evaluate at most N windows (0 = all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd->add_option("--json", f->json, "also write the numbers to this JSON file");
   add_run_flags(cmd, f->run);
   cmd->callback([f] { run_ppl(*f); });

@@ -19,7 +19,7 @@ namespace {
 struct ServeFlags {
   RunFlags run;
   std::string model, kv_type;  // "" = LoadOptions default
-  int64_t max_seq_len = 0, max_body_kb = 1024;
+  int64_t max_seq_len = 0, max_body_kb = 1024, step_tokens = 0;
   bool no_prefix_cache = false;
   EngineOptions engine;
   ServeOptions serve;
@@ -35,6 +35,7 @@ void run_serve(ServeFlags& f) {
   LoadOptions lo;
   lo.backend = f.run.backend;
   lo.max_seq_len = f.max_seq_len;
+  lo.step_tokens = f.step_tokens;
   if (!f.kv_type.empty()) lo.kv_type = parse_kv_type(f.kv_type, "--kv-type");
   const auto tok = Tokenizer::load(f.model);
   ProgressLine load_progress("loading layer");
@@ -62,26 +63,27 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--api-key", f->serve.api_key, "require 'Authorization: Bearer KEY' (default: $AWQX_API_KEY)");
   cmd->add_option("--model-name", f->serve.model_id, "model id in responses (default: the folder name)");
   cmd->add_option("--kv-cache-mb", f->engine.kv_cache_mb, "KV pool size in MiB (0 = max-batch x 1024 tokens)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd->add_option("--kv-type", f->kv_type, "KV cache element type: f32, f16, bf16 (default f16)");
+  add_step_tokens_flag(cmd, f->step_tokens);
   cmd->add_option("--block-size", f->engine.block_size, "tokens per KV block")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--prefill-chunk", f->engine.prefill_chunk, "prompt tokens per engine step")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--max-batch", f->engine.max_batch, "running sequences at most")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--max-queue", f->engine.max_queue, "waiting requests at most (beyond: HTTP 503)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(non_negative());
   cmd->add_flag("--no-prefix-cache", f->no_prefix_cache, "do not share KV blocks of common prompt prefixes");
   cmd->add_option("--grace-s", f->serve.grace_s, "on SIGINT/SIGTERM, seconds running requests may finish")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(non_negative());
   cmd->add_option("--max-body-kb", f->max_body_kb, "largest request body (beyond: HTTP 413)")->capture_default_str();
   cmd->add_option("--http-threads", f->serve.n_http_threads, "HTTP worker threads (0 = max-batch + max-queue + 8)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd->add_option("--read-timeout-s", f->serve.read_timeout_s, "per-read timeout while receiving a request")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(positive());
   cmd->add_option("--max-seq-len", f->max_seq_len, "context length in tokens (0 = from config.json)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   add_run_flags(cmd, f->run);
   cmd->callback([f] { run_serve(*f); });
 }

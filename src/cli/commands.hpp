@@ -12,8 +12,13 @@ struct RunFlags {
   std::string backend;
 };
 void add_run_flags(CLI::App* cmd, RunFlags& f);
+// Numeric checks whose failure reads "--flag: must be >= 0, got -3" (CLI11's own range check
+// prints the float limits of the type).
+const CLI::Validator& non_negative();
+const CLI::Validator& positive();
 // --kv-type f32|f16|bf16 into `out` (parsed by the callback, so a bad value is a one-line error).
 void add_kv_type_flag(CLI::App* cmd, KvType& out);
+void add_step_tokens_flag(CLI::App* cmd, int64_t& out);  // --step-tokens -> LoadOptions::step_tokens
 void apply_run_flags(const RunFlags& f);  // sets thread count and forced kernel
 // The ranks of this job (MPI_COMM_WORLD under mpirun, else one process; main.cpp). Only
 // quantize and ppl run on several ranks; output and files come from rank 0.

@@ -18,14 +18,46 @@
 #include "dist/world.hpp"
 
 namespace awqx::cli {
+namespace {
+CLI::Validator bound_check(bool strict) {
+  return CLI::Validator(
+      [strict](std::string& v) -> std::string {
+        double d = 0;
+        try {
+          size_t used = 0;
+          d = std::stod(v, &used);
+          if (used != v.size()) return "must be a number, got '" + v + "'";
+        } catch (const std::exception&) {
+          return "must be a number, got '" + v + "'";
+        }
+        if (strict ? d > 0 : d >= 0) return "";
+        return std::string(strict ? "must be > 0" : "must be >= 0") + ", got " + v;
+      },
+      strict ? "POSITIVE" : "NONNEGATIVE");
+}
+}  // namespace
+const CLI::Validator& non_negative() {
+  static const CLI::Validator v = bound_check(false);
+  return v;
+}
+const CLI::Validator& positive() {
+  static const CLI::Validator v = bound_check(true);
+  return v;
+}
 void add_run_flags(CLI::App* cmd, RunFlags& f) {
-  cmd->add_option("--threads", f.threads, "worker threads (default: physical cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--threads", f.threads, "worker threads (default: physical cores)")->check(non_negative());
   cmd->add_option("--backend", f.backend, "force a kernel by name (see `awqx kernels`)");
 }
 void add_kv_type_flag(CLI::App* cmd, KvType& out) {
   cmd->add_option_function<std::string>(
       "--kv-type", [&out](const std::string& v) { out = parse_kv_type(v, "--kv-type"); },
       "KV cache element type: f32, f16 (default), bf16");
+}
+void add_step_tokens_flag(CLI::App* cmd, int64_t& out) {
+  cmd->add_option("--step-tokens", out,
+                  "tokens per forward step: prefill chunk and batched-step cap (0 = 512; more = faster "
+                  "prefill, more activation memory)")
+      ->check(non_negative());
 }
 // Default threads: the physical cores, shared by the ranks on this node (hwloc counts the cores).
 void apply_run_flags(const RunFlags& f) {
@@ -144,8 +176,15 @@ int main(int argc, char** argv) {
     }
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    // Every rank parses the same arguments: rank 0 alone prints, all end normally.
-    const int code = awqx::cli::is_root() ? app.exit(e) : e.get_exit_code();
+    // Every rank parses the same arguments: rank 0 alone prints, all end normally. An error is
+    // one line (CLI11's exit() adds "Run with --help ..."); --help goes through exit().
+    int code = e.get_exit_code();
+    if (awqx::cli::is_root()) {
+      if (code == 0)
+        app.exit(e);
+      else
+        std::fprintf(stderr, "awqx: error: %s (see --help)\n", e.what());
+    }
     awqx::dist::finalize_world();
     return code;
   } catch (const awqx::RankFailed&) {  // the failed rank printed the line

@@ -150,6 +150,7 @@ TEST(MakeModel, BenchWritesJsonWithEveryField) {
   EXPECT_GT(j["read_bandwidth_gbs"].get<double>(), 0);
   // KV bytes: 2 (K, V) · layers · kv_dim · element bytes · mean decode context (prompt + (gen + 1) / 2).
   ASSERT_EQ(j["kv_type"], "f16");  // the default
+  EXPECT_EQ(j["step_tokens"], 20);  // the default 512, capped at the run's prompt + gen tokens
   const double es = 2;
   const auto& c = m->config();
   const double kv_dim = double(c.num_key_value_heads) * double(c.head_dim);

@@ -73,6 +73,11 @@ def test_generate_greedy_equals_cli(cli_quantized):
     s = q.stream(prompt, max_new_tokens=200, temperature=0)
     next(s)
     s.close()
+    # step_tokens (--step-tokens): smaller forward steps, same greedy text; a bad value names it.
+    assert awqx.AutoAWQForCausalLM.from_quantized(cli_quantized, max_seq_len=128, step_tokens=2).generate(
+        prompt, max_new_tokens=24, temperature=0) == text
+    with pytest.raises(Exception, match="step_tokens"):
+        awqx.AutoAWQForCausalLM.from_quantized(cli_quantized, step_tokens=-4)
 
 
 def test_tokenizer():
