@@ -1,5 +1,6 @@
 // Causal attention (ops::attention) on Llama-2-7B heads (32 × 128): prefill of m new rows over
-// an empty cache, and decode (m = 1) over a long one. Two cache layouts: the calibrator's
+// an empty cache, and decode (m = 1) over a long one; decode also with Llama-3-8B's GQA (32 query
+// heads on 8 kv heads). Two cache layouts: the calibrator's
 // token-major fp32 rows and the engine's paged f16 pool (16 positions a block, shuffled table).
 // Counter FLOP/s counts the useful work, 4·head_dim per (row, visible key) per head.
 //   build/attention_bench --threads 2 --benchmark_filter=prefill
@@ -19,7 +20,7 @@
 namespace {
 
 constexpr int kHeads = 32, kHeadDim = 128;
-constexpr int64_t kRow = int64_t{kHeads} * kHeadDim;
+constexpr int64_t kRow = int64_t{kHeads} * kHeadDim;  // one position's queries
 
 struct Cache {
   std::vector<float> kf, vf;
@@ -28,20 +29,22 @@ struct Cache {
   awqx::ops::KvRows rows{nullptr, nullptr};
 };
 
-// n_pos positions; paged: [block][head][slot][dim] f16 blocks of 16 in a shuffled table.
-Cache make_cache(int64_t n_pos, bool paged) {
+// n_pos positions of kv_heads heads; paged: [block][head][slot][dim] f16 blocks of 16 in a
+// shuffled table, else token-major fp32 rows.
+Cache make_cache(int64_t n_pos, bool paged, int kv_heads) {
+  const int64_t kv_row = int64_t{kv_heads} * kHeadDim;
   Cache c;
   std::mt19937 rng(7);
   std::normal_distribution<float> nd(0.f, 1.f);
   const int64_t bs = 16, n_blocks = (n_pos + bs - 1) / bs;
-  const int64_t n = paged ? n_blocks * bs * kRow : n_pos * kRow;
+  const int64_t n = paged ? n_blocks * bs * kv_row : n_pos * kv_row;
   c.kf.resize(static_cast<size_t>(n));
   c.vf.resize(static_cast<size_t>(n));
   for (auto& x : c.kf) x = nd(rng);
   for (auto& x : c.vf) x = nd(rng);
   if (!paged) {
     c.rows = {c.kf.data(), c.vf.data()};
-    c.rows.pos_stride = kRow;
+    c.rows.pos_stride = kv_row;
     c.rows.head_stride = kHeadDim;
     return c;
   }
@@ -57,19 +60,19 @@ Cache make_cache(int64_t n_pos, bool paged) {
   c.rows = {c.kh.data(), c.vh.data()};
   c.rows.table = c.table.data();
   c.rows.block_size = bs;
-  c.rows.block_stride = bs * kRow;
+  c.rows.block_stride = bs * kv_row;
   c.rows.pos_stride = kHeadDim;
   c.rows.head_stride = bs * kHeadDim;
   c.rows.type = awqx::KvType::f16;
   return c;
 }
 
-void run(benchmark::State& st, int64_t m, int64_t n_past, bool paged) {
-  const Cache c = make_cache(n_past + m, paged);
+void run(benchmark::State& st, int64_t m, int64_t n_past, bool paged, int kv_heads) {
+  const Cache c = make_cache(n_past + m, paged, kv_heads);
   const auto q = awqx_bench::random_x(m, kRow);
   std::vector<float> out(static_cast<size_t>(m * kRow));
   for (auto _ : st) {
-    awqx::ops::attention(q.data(), m, kRow, c.rows, n_past, kHeads, kHeads, kHeadDim, out.data(), kRow);
+    awqx::ops::attention(q.data(), m, kRow, c.rows, n_past, kHeads, kv_heads, kHeadDim, out.data(), kRow);
     benchmark::ClobberMemory();
   }
   double pairs = 0;  // (row, visible key) pairs
@@ -88,13 +91,15 @@ int main(int argc, char** argv) {
     for (const auto& [m, past] : {std::pair<int64_t, int64_t>{512, 0}, {128, 384}})
       benchmark::RegisterBenchmark(
           (std::string("prefill/") + layout + "/m" + std::to_string(m) + "_past" + std::to_string(past)).c_str(), run,
-          m, past, paged)
+          m, past, paged, kHeads)
           ->Unit(benchmark::kMillisecond)
           ->UseRealTime();
-    benchmark::RegisterBenchmark((std::string("decode/") + layout + "/past4096").c_str(), run, int64_t{1},
-                                 int64_t{4096}, paged)
-        ->Unit(benchmark::kMicrosecond)
-        ->UseRealTime();
+    for (int kv_heads : {kHeads, 8})
+      benchmark::RegisterBenchmark(
+          (std::string("decode/") + layout + (kv_heads == kHeads ? "" : "_gqa8") + "/past4096").c_str(), run,
+          int64_t{1}, int64_t{4096}, paged, kv_heads)
+          ->Unit(benchmark::kMicrosecond)
+          ->UseRealTime();
   }
   benchmark::Initialize(&n, args.data());
   benchmark::RunSpecifiedBenchmarks();

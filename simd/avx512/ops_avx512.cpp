@@ -99,6 +99,16 @@ inline __m512 reduce16(const __m512* v) {
   return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), r);
 }
 
+// The sum of v's 16 lanes by reduce16's addition tree (i+8 onto i, then i+4, i+2, i+1), so a
+// lone row's per-position scores equal a tile's bit for bit.
+inline float reduce1(__m512 v) {
+  const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+  const __m256 t3 = _mm256_add_ps(_mm512_castps512_ps256(v), hi);
+  const __m128 t6 = _mm_add_ps(_mm256_castps256_ps128(t3), _mm256_extractf128_ps(t3, 1));
+  const __m128 t8 = _mm_add_ps(t6, _mm_movehl_ps(t6, t6));
+  return _mm_cvtss_f32(_mm_add_ss(t8, _mm_shuffle_ps(t8, t8, 1)));
+}
+
 // Rows sharing one pass over V in the P·V loop: their HD-register output accumulators must fit
 // the 32 zmm registers next to the broadcast weights and one V chunk.
 constexpr int pv_rows(int hd) { return hd >= 12 ? 1 : hd >= 8 ? 3 : hd >= 5 ? 4 : 6; }
@@ -107,17 +117,17 @@ constexpr int pv_rows(int hd) { return hd >= 12 ? 1 : hd >= 8 ? 3 : hd >= 5 ? 4 
 // NR = nr at compile time (a shorter tile recurses down), so no lane of work is wasted on
 // absent rows: decode is NR = 1.
 template <int HD, KvType T, int NR>
-void pv_tile(int nr, const KvRows& kv, int64_t n0, int r0, const float* sc, int64_t ld, const float* inv, float* out,
-             int64_t out_stride) {
+void pv_tile(int nr, const KvRows& kv, RowKeys keys, int r0, const float* sc, int64_t ld, const float* inv,
+             float* out, int64_t out_stride) {
   if constexpr (NR > 1) {
-    if (nr < NR) return pv_tile<HD, T, NR - 1>(nr, kv, n0, r0, sc, ld, inv, out, out_stride);
+    if (nr < NR) return pv_tile<HD, T, NR - 1>(nr, kv, keys, r0, sc, ld, inv, out, out_stride);
   }
   constexpr size_t es = T == KvType::f32 ? 4 : 2;
   const size_t ps = static_cast<size_t>(kv.pos_stride) * es;
   __m512 o[NR][HD];
   for (int rr = 0; rr < NR; ++rr)
     for (int c = 0; c < HD; ++c) o[rr][c] = _mm512_setzero_ps();
-  for_each_block<T>(kv, n0 + r0, [&](int64_t p0, int64_t n, const char*, const char* v) {
+  for_each_block<T>(kv, keys.count(r0), [&](int64_t p0, int64_t n, const char*, const char* v) {
     for (int64_t j = 0; j < n; ++j) {
       const char* vp = v + j * ps;
       __m512 w[NR];
@@ -133,7 +143,7 @@ void pv_tile(int nr, const KvRows& kv, int64_t n0, int r0, const float* sc, int6
     const int r = r0 + rr;
     __m512 acc[HD];
     for (int c = 0; c < HD; ++c) acc[c] = o[rr][c];
-    for (int64_t p = n0 + r0; p < n0 + r; ++p) {
+    for (int64_t p = keys.count(r0); p < keys.count(r); ++p) {
       const char* vp = position<T>(kv, kv.v, p);
       const __m512 wp = _mm512_set1_ps(sc[r * ld + p]);
       for (int c = 0; c < HD; ++c) acc[c] = _mm512_fmadd_ps(wp, load16<T>(vp + 16 * c * es), acc[c]);
@@ -143,18 +153,18 @@ void pv_tile(int nr, const KvRows& kv, int64_t n0, int r0, const float* sc, int6
   }
 }
 
-// Rows r < rows of one head; row r (q + r*q_stride) attends the first n0 + r cached positions.
+// Rows r < rows against one kv head; row r (q + r*q_stride) attends keys.count(r) positions.
 // HD = head_dim / 16 at compile time (registers fully unrolled). Per row the arithmetic is the
 // one a lone row gets (scores through reduce16, max, exp and sum in position order, P·V in
 // position order), so tiles only share loads: K is widened once per 16 positions for all rows,
 // V once per pv_rows rows.
 template <int HD, KvType T>
-void attend_rows(const float* q, int64_t q_stride, int rows, const KvRows& kv, int64_t n0, float scale, float* sc,
-                 float* out, int64_t out_stride) {
+void attend_rows(const float* q, int64_t q_stride, int rows, const KvRows& kv, RowKeys keys, float scale,
+                 float* sc, float* out, int64_t out_stride) {
   constexpr size_t es = T == KvType::f32 ? 4 : 2;
   constexpr int D = HD * 16;
   const size_t ps = static_cast<size_t>(kv.pos_stride) * es;  // bytes between positions
-  const int64_t n_max = n0 + rows - 1, ld = n_max;
+  const int64_t n_max = keys.count(rows - 1), ld = n_max;
   alignas(64) float qs[16][D];
   alignas(64) float kbuf[16][D];
   alignas(64) float mx[16];
@@ -163,9 +173,30 @@ void attend_rows(const float* q, int64_t q_stride, int rows, const KvRows& kv, i
       _mm512_store_ps(qs[r] + 16 * c, _mm512_mul_ps(_mm512_loadu_ps(q + r * q_stride + 16 * c), _mm512_set1_ps(scale)));
     mx[r] = -INFINITY;
   }
+  if (rows == 1) {  // decode: q in registers, each position's score reduced on its own (reduce1)
+    __m512 qv[HD];
+    for (int c = 0; c < HD; ++c) qv[c] = _mm512_load_ps(qs[0] + 16 * c);
+    for_each_block<T>(kv, n_max, [&](int64_t p0, int64_t n, const char* k, const char*) {
+      for (int64_t p = 0; p < n; ++p) {
+        const char* kp = k + p * ps;
+        __m512 a0 = _mm512_mul_ps(qv[0], load16<T>(kp)), a1 = _mm512_setzero_ps();
+#pragma GCC unroll 16
+        for (int c = 1; c < HD; ++c) {
+          if (c & 1)
+            a1 = _mm512_fmadd_ps(qv[c], load16<T>(kp + 16 * c * es), a1);
+          else
+            a0 = _mm512_fmadd_ps(qv[c], load16<T>(kp + 16 * c * es), a0);
+        }
+        const float sv = reduce1(_mm512_add_ps(a0, a1));
+        sc[p0 + p] = sv;
+        mx[0] = sv > mx[0] ? sv : mx[0];
+      }
+    });
+  }
   // Scores, 16 positions at a time; a widened copy of K pays off once two rows read it.
   const bool widen = rows > 1;
-  for_each_block<T>(kv, n_max, [&](int64_t p0, int64_t n, const char* k, const char*) {
+  if (rows > 1)
+    for_each_block<T>(kv, n_max, [&](int64_t p0, int64_t n, const char* k, const char*) {
     for (int64_t g0 = 0; g0 < n; g0 += 16) {
       const int g = static_cast<int>(std::min<int64_t>(16, n - g0));
       if (widen)
@@ -174,11 +205,9 @@ void attend_rows(const float* q, int64_t q_stride, int rows, const KvRows& kv, i
       for (int r = 0; r < rows; ++r) {
         __m512 qv[HD], t[16];
         for (int c = 0; c < HD; ++c) qv[c] = _mm512_load_ps(qs[r] + 16 * c);
-        for (int j = 0; j < 16; ++j) {
-          if (j >= g) {
-            t[j] = _mm512_setzero_ps();
-            continue;
-          }
+        for (int j = g; j < 16; ++j) t[j] = _mm512_setzero_ps();
+#pragma GCC unroll 16
+        for (int j = 0; j < g; ++j) {
           __m512 a0, a1 = _mm512_setzero_ps();
           if (widen || T == KvType::f32) {
             const float* kp = widen ? kbuf[j] : reinterpret_cast<const float*>(k + (g0 + j) * ps);
@@ -206,7 +235,7 @@ void attend_rows(const float* q, int64_t q_stride, int rows, const KvRows& kv, i
         const __m512 s = reduce16(t);
         const int64_t p = p0 + g0;
         _mm512_mask_storeu_ps(sc + r * ld + p, first_lanes(g), s);
-        const __mmask16 mine = first_lanes(std::min<int64_t>(g, n0 + r - p));  // positions row r sees
+        const __mmask16 mine = first_lanes(std::min<int64_t>(g, keys.count(r) - p));  // positions row r sees
         mx[r] = std::max(mx[r], _mm512_mask_reduce_max_ps(mine, s));
       }
     }
@@ -215,7 +244,7 @@ void attend_rows(const float* q, int64_t q_stride, int rows, const KvRows& kv, i
   alignas(64) float inv[16];
   for (int r = 0; r < rows; ++r) {
     float* sr = sc + r * ld;
-    const int64_t n_keys = n0 + r;
+    const int64_t n_keys = keys.count(r);
     const __m512 vmx = _mm512_set1_ps(mx[r]);
     __m512 vsum = _mm512_setzero_ps();
     for (int64_t p = 0; p < n_keys; p += 16) {
@@ -229,31 +258,32 @@ void attend_rows(const float* q, int64_t q_stride, int rows, const KvRows& kv, i
   // P·V: pv_rows rows share each widened V chunk over the positions all of them see; each row
   // then finishes its own remaining positions, still in position order.
   constexpr int RB = pv_rows(HD);
-  for (int r0 = 0; r0 < rows; r0 += RB) pv_tile<HD, T, RB>(std::min(RB, rows - r0), kv, n0, r0, sc, ld, inv, out, out_stride);
+  for (int r0 = 0; r0 < rows; r0 += RB)
+    pv_tile<HD, T, RB>(std::min(RB, rows - r0), kv, keys, r0, sc, ld, inv, out, out_stride);
 }
 
 template <KvType T>
-bool attend_typed(const float* q, int64_t q_stride, int rows, const KvRows& kv, int64_t n0, int head_dim,
+bool attend_typed(const float* q, int64_t q_stride, int rows, const KvRows& kv, RowKeys keys, int head_dim,
                   float scale, float* sc, float* out, int64_t out_stride) {
   switch (head_dim) {
-    case 64: return attend_rows<4, T>(q, q_stride, rows, kv, n0, scale, sc, out, out_stride), true;
-    case 80: return attend_rows<5, T>(q, q_stride, rows, kv, n0, scale, sc, out, out_stride), true;
-    case 96: return attend_rows<6, T>(q, q_stride, rows, kv, n0, scale, sc, out, out_stride), true;
-    case 128: return attend_rows<8, T>(q, q_stride, rows, kv, n0, scale, sc, out, out_stride), true;
-    case 256: return attend_rows<16, T>(q, q_stride, rows, kv, n0, scale, sc, out, out_stride), true;
+    case 64: return attend_rows<4, T>(q, q_stride, rows, kv, keys, scale, sc, out, out_stride), true;
+    case 80: return attend_rows<5, T>(q, q_stride, rows, kv, keys, scale, sc, out, out_stride), true;
+    case 96: return attend_rows<6, T>(q, q_stride, rows, kv, keys, scale, sc, out, out_stride), true;
+    case 128: return attend_rows<8, T>(q, q_stride, rows, kv, keys, scale, sc, out, out_stride), true;
+    case 256: return attend_rows<16, T>(q, q_stride, rows, kv, keys, scale, sc, out, out_stride), true;
     default: return false;
   }
 }
 
 }  // namespace
 
-bool attend_rows_avx512(const float* q, int64_t q_stride, int rows, const KvRows& kv, int64_t n_keys0,
-                        int head_dim, float scale, float* scores, float* out, int64_t out_stride) {
-  if (rows < 1 || rows > kAttendMaxRows || n_keys0 < 1) return false;
+bool attend_rows_avx512(const float* q, int64_t q_stride, int rows, const KvRows& kv, RowKeys keys, int head_dim,
+                        float scale, float* scores, float* out, int64_t out_stride) {
+  if (rows < 1 || rows > kAttendMaxRows || keys.n0 < 1 || (keys.step != 0 && keys.step != 1)) return false;
   switch (kv.type) {
-    case KvType::f32: return attend_typed<KvType::f32>(q, q_stride, rows, kv, n_keys0, head_dim, scale, scores, out, out_stride);
-    case KvType::f16: return attend_typed<KvType::f16>(q, q_stride, rows, kv, n_keys0, head_dim, scale, scores, out, out_stride);
-    case KvType::bf16: return attend_typed<KvType::bf16>(q, q_stride, rows, kv, n_keys0, head_dim, scale, scores, out, out_stride);
+    case KvType::f32: return attend_typed<KvType::f32>(q, q_stride, rows, kv, keys, head_dim, scale, scores, out, out_stride);
+    case KvType::f16: return attend_typed<KvType::f16>(q, q_stride, rows, kv, keys, head_dim, scale, scores, out, out_stride);
+    case KvType::bf16: return attend_typed<KvType::bf16>(q, q_stride, rows, kv, keys, head_dim, scale, scores, out, out_stride);
   }
   return false;
 }

@@ -22,14 +22,22 @@ struct KvRows {
   KvType type = KvType::f32;
 };
 
-// Query rows r < rows of one head (q + r*q_stride), row r over the first n_keys0 + r cached
-// positions of one kv head (causal prefill; decode is rows = 1). kv: that head's rows, with
-// head_stride already applied to k/v. scores: scratch of rows × (n_keys0 + rows - 1) floats.
-// out + r*out_stride = softmax(scale · q_r·Kᵀ) · V. A row's result is bitwise the same whatever
-// `rows` and its place in the tile. Returns false (out untouched) for a head_dim it has no
-// register tile for, or rows outside [1, kAttendMaxRows]; the caller then uses its portable loop.
+// The cached positions each row of a tile attends: row r the first n0 + r·step. step 1: the
+// consecutive positions of one sequence (causal prefill); step 0: rows at one position (the query
+// heads of one GQA group in decode, which then read their shared K/V once).
+struct RowKeys {
+  int64_t n0 = 1, step = 1;
+  int64_t count(int64_t r) const { return n0 + r * step; }
+};
+
+// Query rows r < rows (q + r*q_stride) against one kv head, row r over keys.count(r) cached
+// positions. kv: that head's rows, with head_stride already applied to k/v. scores: scratch of
+// rows × keys.count(rows - 1) floats. out + r*out_stride = softmax(scale · q_r·Kᵀ) · V. A row's
+// result is bitwise the same whatever `rows`, `step` and its place in the tile. Returns false
+// (out untouched) for a head_dim it has no register tile for, rows outside [1, kAttendMaxRows]
+// or step outside {0, 1}; the caller then uses its portable loop.
 inline constexpr int kAttendMaxRows = 16;
-[[nodiscard]] bool attend_rows_avx512(const float* q, int64_t q_stride, int rows, const KvRows& kv, int64_t n_keys0,
+[[nodiscard]] bool attend_rows_avx512(const float* q, int64_t q_stride, int rows, const KvRows& kv, RowKeys keys,
                                       int head_dim, float scale, float* scores, float* out, int64_t out_stride);
 // out[i] = silu(g[i]) * u[i], i < n. out may alias g.
 void silu_mul_avx512(const float* g, const float* u, float* out, int64_t n);

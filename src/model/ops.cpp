@@ -173,20 +173,20 @@ void attend_portable_t(const float* q, const KvRows& kv, int64_t n_keys, int hea
 }
 }  // namespace
 
-void attend_rows_portable(const float* q, int64_t q_stride, int rows, const KvRows& kv, int64_t n_keys0,
+void attend_rows_portable(const float* q, int64_t q_stride, int rows, const KvRows& kv, RowKeys keys,
                           int head_dim, float scale, float* scores, float* out, int64_t out_stride) {
   for (int r = 0; r < rows; ++r) {
     if (kv.type == KvType::f32)
-      attend_portable_t<float>(q + r * q_stride, kv, n_keys0 + r, head_dim, scale, scores, out + r * out_stride);
+      attend_portable_t<float>(q + r * q_stride, kv, keys.count(r), head_dim, scale, scores, out + r * out_stride);
     else
-      attend_portable_t<uint16_t>(q + r * q_stride, kv, n_keys0 + r, head_dim, scale, scores, out + r * out_stride);
+      attend_portable_t<uint16_t>(q + r * q_stride, kv, keys.count(r), head_dim, scale, scores, out + r * out_stride);
   }
 }
 
-void attend_rows_avx512(const float* q, int64_t q_stride, int rows, const KvRows& kv, int64_t n_keys0, int head_dim,
+void attend_rows_avx512(const float* q, int64_t q_stride, int rows, const KvRows& kv, RowKeys keys, int head_dim,
                         float scale, float* scores, float* out, int64_t out_stride) {
-  if (!kernels::attend_rows_avx512(q, q_stride, rows, kv, n_keys0, head_dim, scale, scores, out, out_stride))
-    attend_rows_portable(q, q_stride, rows, kv, n_keys0, head_dim, scale, scores, out, out_stride);
+  if (!kernels::attend_rows_avx512(q, q_stride, rows, kv, keys, head_dim, scale, scores, out, out_stride))
+    attend_rows_portable(q, q_stride, rows, kv, keys, head_dim, scale, scores, out, out_stride);
 }
 
 void silu_mul_portable(const float* g, const float* u, float* out, int64_t n) {
@@ -204,34 +204,67 @@ const RowKernels& row_kernels() {
   return chosen;
 }
 
+namespace {
+// Heads of one GQA group handled by one decode task: the whole group (its shared K/V read once)
+// unless that leaves fewer tasks than threads; then the group is split into the smallest parts
+// that keep every thread busy. Results do not depend on it (a row's bits are the lone row's).
+int decode_heads_per_task(int group, int n_kv_heads) {
+  const int threads = num_threads();
+  int parts = 1;
+  while (parts < group && (group % parts != 0 || int64_t{n_kv_heads} * parts < threads)) ++parts;
+  return std::min(group / parts, kernels::kAttendMaxRows);
+}
+}  // namespace
+
 void attention(const float* q, int64_t m, int64_t q_stride, const KvRows& kv, int64_t n_past, int n_heads,
                int n_kv_heads, int head_dim, float* out, int64_t out_stride) {
   const int group = n_heads / n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   const AttendRowsFn fn = row_kernels().attend_rows;
   const size_t esize = kv_type_size(kv.type);
-  // Tasks: (tile of up to kAttendMaxRows rows, head). Later tiles see more keys (causal), and the
-  // static schedule hands each thread a contiguous range, so tiles are visited in the order
-  // 0, last, 1, last-1, ...: every contiguous range then holds about the same work.
+  auto head_rows = [&](int h) {  // kv head h's rows
+    const size_t ho = static_cast<size_t>(h) * static_cast<size_t>(kv.head_stride) * esize;
+    KvRows r = kv;
+    r.k = static_cast<const char*>(kv.k) + ho;
+    r.v = static_cast<const char*>(kv.v) + ho;
+    return r;
+  };
+  // Per-thread score buffer, reused across calls: no allocation per token once warm. Grows
+  // geometrically (at least 4096) so a decode loop reallocates O(log n) times at most.
   constexpr int64_t kTile = kernels::kAttendMaxRows;
-  const int64_t tiles = (m + kTile - 1) / kTile;
-  parallel_for(0, tiles * n_heads, 1, [&](int64_t b, int64_t e) {
-    // Per-thread score buffer, reused across calls: no allocation per token once warm.
+  auto scores_for = [&]() -> float* {
     thread_local std::vector<float> scores;
     const size_t need = static_cast<size_t>(kTile * (n_past + m + kTile));
-    // Grow geometrically (at least 4096) so a decode loop reallocates O(log n) times at most.
     if (scores.size() < need) scores.resize(std::max<size_t>({need, 2 * scores.size(), 4096}));
+    return scores.data();
+  };
+  if (m == 1 && group > 1) {
+    // Decode with GQA: tasks of `per` query heads of one group at the same position.
+    const int per = decode_heads_per_task(group, n_kv_heads), tasks_per_kv = group / per;
+    parallel_for(0, int64_t{n_kv_heads} * tasks_per_kv, 1, [&](int64_t b, int64_t e) {
+      float* sc = scores_for();
+      for (int64_t t = b; t < e; ++t) {
+        const int h0 = static_cast<int>(t) * per;  // first query head of the task
+        fn(q + int64_t{h0} * head_dim, head_dim, per, head_rows(h0 / group), RowKeys{n_past + 1, 0}, head_dim,
+           scale, sc, out + int64_t{h0} * head_dim, head_dim);
+      }
+    });
+    return;
+  }
+  // Tasks: (tile of up to kTile consecutive rows, query head). Later tiles see more keys
+  // (causal), and the static schedule hands each thread a contiguous range, so tiles are visited
+  // in the order 0, last, 1, last-1, ...: every contiguous range then holds about the same work.
+  const int64_t tiles = (m + kTile - 1) / kTile;
+  parallel_for(0, tiles * n_heads, 1, [&](int64_t b, int64_t e) {
+    float* sc = scores_for();
     for (int64_t t = b; t < e; ++t) {
       const int64_t z = t / n_heads, tile = z % 2 == 0 ? z / 2 : tiles - 1 - z / 2;
       const int h = static_cast<int>(t % n_heads);
       const int64_t i0 = tile * kTile;
       const int rows = static_cast<int>(std::min(kTile, m - i0));
-      const size_t ho = static_cast<size_t>(h / group) * static_cast<size_t>(kv.head_stride) * esize;
-      KvRows head = kv;
-      head.k = static_cast<const char*>(kv.k) + ho;
-      head.v = static_cast<const char*>(kv.v) + ho;
-      fn(q + i0 * q_stride + static_cast<int64_t>(h) * head_dim, q_stride, rows, head, n_past + i0 + 1, head_dim,
-         scale, scores.data(), out + i0 * out_stride + static_cast<int64_t>(h) * head_dim, out_stride);
+      fn(q + i0 * q_stride + static_cast<int64_t>(h) * head_dim, q_stride, rows, head_rows(h / group),
+         RowKeys{n_past + i0 + 1, 1}, head_dim, scale, sc, out + i0 * out_stride + static_cast<int64_t>(h) * head_dim,
+         out_stride);
     }
   });
 }

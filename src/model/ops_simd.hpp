@@ -9,9 +9,10 @@
 
 namespace awqx::ops {
 
-// Query rows r < rows of one head, row r over the first n_keys0 + r cached positions: see
+// Query rows r < rows against one kv head, row r over keys.count(r) cached positions: see
 // kernels::attend_rows_avx512 (rows ≤ kernels::kAttendMaxRows).
-using AttendRowsFn = void (*)(const float* q, int64_t q_stride, int rows, const KvRows& kv, int64_t n_keys0,
+using kernels::RowKeys;
+using AttendRowsFn = void (*)(const float* q, int64_t q_stride, int rows, const KvRows& kv, RowKeys keys,
                               int head_dim, float scale, float* scores, float* out, int64_t out_stride);
 // out[i] = silu(g[i]) * u[i], i < n. out may alias g.
 using SiluMulFn = void (*)(const float* g, const float* u, float* out, int64_t n);
@@ -22,11 +23,11 @@ struct RowKernels {
   SiluMulFn silu_mul;
 };
 
-void attend_rows_portable(const float* q, int64_t q_stride, int rows, const KvRows& kv, int64_t n_keys0,
+void attend_rows_portable(const float* q, int64_t q_stride, int rows, const KvRows& kv, RowKeys keys,
                           int head_dim, float scale, float* scores, float* out, int64_t out_stride);
 void silu_mul_portable(const float* g, const float* u, float* out, int64_t n);
 // kernels::attend_rows_avx512, falling back to the portable loop for head sizes it has no tile for.
-void attend_rows_avx512(const float* q, int64_t q_stride, int rows, const KvRows& kv, int64_t n_keys0, int head_dim,
+void attend_rows_avx512(const float* q, int64_t q_stride, int rows, const KvRows& kv, RowKeys keys, int head_dim,
                         float scale, float* scores, float* out, int64_t out_stride);
 using kernels::silu_mul_avx512;
 

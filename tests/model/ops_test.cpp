@@ -152,17 +152,18 @@ TEST(OpsSimd, AttendRowsMatchesPortable) {
         for (int64_t n0 : {1, 7, 16, 33, 300})
           for (int64_t bs : {int64_t{0}, int64_t{16}, int64_t{7}})
             for (float qscale : {1.f, 8.f}) {
-              const int64_t n_max = n0 + rows - 1, q_stride = hd + 5, o_stride = hd + 3;
+              const ops::RowKeys keys{n0, qscale > 1 ? 0 : 1};  // causal rows, or rows at one position (GQA decode)
+              const int64_t n_max = keys.count(rows - 1), q_stride = hd + 5, o_stride = hd + 3;
               const KvFixture f(type, hd, n_max, bs, 12);
               const auto q = randv(rows * q_stride, 11, qscale);
               std::vector<float> s1(rows * n_max), s2(rows * n_max), o1(rows * o_stride), o2(rows * o_stride);
               const float scale = 1.f / std::sqrt(float(hd));
-              ops::attend_rows_portable(q.data(), q_stride, rows, f.kv, n0, hd, scale, s1.data(), o1.data(), o_stride);
-              ops::attend_rows_avx512(q.data(), q_stride, rows, f.kv, n0, hd, scale, s2.data(), o2.data(), o_stride);
+              ops::attend_rows_portable(q.data(), q_stride, rows, f.kv, keys, hd, scale, s1.data(), o1.data(), o_stride);
+              ops::attend_rows_avx512(q.data(), q_stride, rows, f.kv, keys, hd, scale, s2.data(), o2.data(), o_stride);
               for (int r = 0; r < rows; ++r)
                 for (int d = 0; d < hd; ++d)
                   ASSERT_NEAR(o2[r * o_stride + d], o1[r * o_stride + d], 2e-5 * (1 + std::fabs(o1[r * o_stride + d])))
-                      << kv_type_name(type) << " hd " << hd << " rows " << rows << " n0 " << n0 << " bs " << bs
+                      << kv_type_name(type) << " hd " << hd << " rows " << rows << " n0 " << n0 << " step " << keys.step << " bs " << bs
                       << " row " << r << " d " << d;
             }
 }
@@ -181,13 +182,23 @@ TEST(OpsSimd, AttendRowsTileIsBitwiseLoneRow) {
       const auto q = randv(rows * hd, 32);
       std::vector<float> sc(rows * n_max), tile(rows * hd), one(hd), part(5 * hd);
       const float scale = 1.f / std::sqrt(float(hd));
-      ops::attend_rows_avx512(q.data(), hd, rows, f.kv, n0, hd, scale, sc.data(), tile.data(), hd);
+      ops::attend_rows_avx512(q.data(), hd, rows, f.kv, ops::RowKeys{n0, 1}, hd, scale, sc.data(), tile.data(), hd);
       for (int r = 0; r < rows; ++r) {
-        ops::attend_rows_avx512(q.data() + r * hd, hd, 1, f.kv, n0 + r, hd, scale, sc.data(), one.data(), hd);
+        ops::attend_rows_avx512(q.data() + r * hd, hd, 1, f.kv, ops::RowKeys{n0 + r, 1}, hd, scale, sc.data(),
+                                one.data(), hd);
         for (int d = 0; d < hd; ++d) ASSERT_EQ(tile[r * hd + d], one[d]) << kv_type_name(type) << " row " << r;
       }
-      ops::attend_rows_avx512(q.data() + 9 * hd, hd, 5, f.kv, n0 + 9, hd, scale, sc.data(), part.data(), hd);
+      ops::attend_rows_avx512(q.data() + 9 * hd, hd, 5, f.kv, ops::RowKeys{n0 + 9, 1}, hd, scale, sc.data(),
+                              part.data(), hd);
       for (int i = 0; i < 5 * hd; ++i) ASSERT_EQ(part[i], tile[9 * hd + i]) << kv_type_name(type) << " i " << i;
+      // Rows at one position (a GQA group in decode): each equals the lone row at that position.
+      std::vector<float> same(4 * hd);
+      ops::attend_rows_avx512(q.data(), hd, 4, f.kv, ops::RowKeys{n0 + 6, 0}, hd, scale, sc.data(), same.data(), hd);
+      for (int r = 0; r < 4; ++r) {
+        ops::attend_rows_avx512(q.data() + r * hd, hd, 1, f.kv, ops::RowKeys{n0 + 6, 1}, hd, scale, sc.data(),
+                                one.data(), hd);
+        for (int d = 0; d < hd; ++d) ASSERT_EQ(same[r * hd + d], one[d]) << kv_type_name(type) << " step 0 row " << r;
+      }
     }
 }
 
@@ -214,8 +225,8 @@ TEST(OpsSimd, AttendRowPagedIsBitwiseContiguous) {
   std::vector<float> sc(3 * n_keys), o1(3 * hd), o2(3 * hd);
   for (auto fn : {ops::attend_rows_portable, ops::attend_rows_avx512}) {
     if (fn == ops::attend_rows_avx512 && !cpu_info().has(Isa::avx512)) continue;
-    fn(q.data(), hd, 3, flat, n_keys - 2, hd, 0.125f, sc.data(), o1.data(), hd);
-    fn(q.data(), hd, 3, paged, n_keys - 2, hd, 0.125f, sc.data(), o2.data(), hd);
+    fn(q.data(), hd, 3, flat, ops::RowKeys{n_keys - 2, 1}, hd, 0.125f, sc.data(), o1.data(), hd);
+    fn(q.data(), hd, 3, paged, ops::RowKeys{n_keys - 2, 1}, hd, 0.125f, sc.data(), o2.data(), hd);
     for (int d = 0; d < 3 * hd; ++d) ASSERT_EQ(o1[d], o2[d]) << d;
   }
 }
