@@ -210,9 +210,11 @@ namespace {
 // that keep every thread busy. Results do not depend on it (a row's bits are the lone row's).
 int decode_heads_per_task(int group, int n_kv_heads) {
   const int threads = num_threads();
-  int parts = 1;
-  while (parts < group && (group % parts != 0 || int64_t{n_kv_heads} * parts < threads)) ++parts;
-  return std::min(group / parts, kernels::kAttendMaxRows);
+  int parts = 1;  // a divisor of group, so the tasks cover every head
+  while (parts < group && (group % parts != 0 || int64_t{n_kv_heads} * parts < threads ||
+                           group / parts > kernels::kAttendMaxRows))
+    ++parts;
+  return group / parts;
 }
 }  // namespace
 

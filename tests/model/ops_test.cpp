@@ -55,39 +55,50 @@ TEST(Ops, RopeRotatesPairsByPositionAngle) {
       }
 }
 
-// Causal GQA attention vs a double-precision loop; also 1 vs 2 threads bit-identical.
+// Causal GQA attention vs a double-precision loop, and bit-identical for 1, 2 and 3 threads
+// (which change how decode splits a GQA group and how tiles fall on threads): a portable head
+// size, prefill tiles with a tail, decode with and without GQA, a group larger than one tile.
 TEST(Ops, AttentionCausalGqa) {
-  const int heads = 4, kv_heads = 2, hd = 8;
-  const int64_t n_past = 3, m = 4, total = n_past + m;
-  const int64_t kv_stride = kv_heads * hd, q_stride = heads * hd;
-  auto q = randv(m * q_stride, 4), k = randv(total * kv_stride, 5), v = randv(total * kv_stride, 6);
-  std::vector<float> out(m * q_stride), out1(m * q_stride);
-  set_num_threads(2);
-  ops::attention(q.data(), m, q_stride, k.data(), v.data(), kv_stride, n_past, heads, kv_heads, hd, out.data(),
-                 q_stride);
-  set_num_threads(1);
-  ops::attention(q.data(), m, q_stride, k.data(), v.data(), kv_stride, n_past, heads, kv_heads, hd, out1.data(),
-                 q_stride);
-  set_num_threads(0);
-  EXPECT_EQ(out, out1);
-  for (int64_t i = 0; i < m; ++i)
-    for (int h = 0; h < heads; ++h) {
-      const int kvh = h / (heads / kv_heads);
-      std::vector<double> s(n_past + i + 1);
-      double mx = -1e300, sum = 0;
-      for (int64_t p = 0; p <= n_past + i; ++p) {
-        double dot = 0;
-        for (int d = 0; d < hd; ++d) dot += double(q[i * q_stride + h * hd + d]) * k[p * kv_stride + kvh * hd + d];
-        s[p] = dot / std::sqrt(double(hd));
-        mx = std::max(mx, s[p]);
-      }
-      for (auto& e : s) sum += (e = std::exp(e - mx));
-      for (int d = 0; d < hd; ++d) {
-        double acc = 0;
-        for (int64_t p = 0; p <= n_past + i; ++p) acc += s[p] / sum * v[p * kv_stride + kvh * hd + d];
-        EXPECT_NEAR(out[i * q_stride + h * hd + d], acc, 1e-4);
-      }
+  struct Case {
+    int heads, kv_heads, hd;
+    int64_t n_past, m;
+  };
+  for (const Case& c : {Case{4, 2, 8, 3, 4}, Case{8, 2, 64, 5, 37}, Case{32, 8, 128, 40, 1}, Case{8, 8, 64, 20, 1},
+                        Case{24, 1, 64, 33, 1}, Case{12, 4, 80, 0, 18}}) {
+    const int heads = c.heads, kv_heads = c.kv_heads, hd = c.hd;
+    const int64_t n_past = c.n_past, m = c.m, total = n_past + m;
+    const int64_t kv_stride = kv_heads * hd, q_stride = heads * hd;
+    auto q = randv(m * q_stride, 4), k = randv(total * kv_stride, 5), v = randv(total * kv_stride, 6);
+    std::vector<float> out(m * q_stride);
+    for (int threads : {2, 1, 3}) {
+      std::vector<float> o(m * q_stride);
+      set_num_threads(threads);
+      ops::attention(q.data(), m, q_stride, k.data(), v.data(), kv_stride, n_past, heads, kv_heads, hd, o.data(),
+                     q_stride);
+      if (threads == 2) out = o;
+      EXPECT_EQ(o, out) << "threads " << threads << " heads " << heads << "/" << kv_heads << " m " << m;
     }
+    set_num_threads(0);
+    for (int64_t i = 0; i < m; ++i)
+      for (int h = 0; h < heads; ++h) {
+        const int kvh = h / (heads / kv_heads);
+        std::vector<double> s(n_past + i + 1);
+        double mx = -1e300, sum = 0;
+        for (int64_t p = 0; p <= n_past + i; ++p) {
+          double dot = 0;
+          for (int d = 0; d < hd; ++d) dot += double(q[i * q_stride + h * hd + d]) * k[p * kv_stride + kvh * hd + d];
+          s[p] = dot / std::sqrt(double(hd));
+          mx = std::max(mx, s[p]);
+        }
+        for (auto& e : s) sum += (e = std::exp(e - mx));
+        for (int d = 0; d < hd; ++d) {
+          double acc = 0;
+          for (int64_t p = 0; p <= n_past + i; ++p) acc += s[p] / sum * v[p * kv_stride + kvh * hd + d];
+          ASSERT_NEAR(out[i * q_stride + h * hd + d], acc, 1e-4)
+              << "heads " << heads << "/" << kv_heads << " hd " << hd << " m " << m << " row " << i << " head " << h;
+        }
+      }
+  }
 }
 
 TEST(Ops, MatmulAndLogProb) {
