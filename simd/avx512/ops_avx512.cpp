@@ -1,4 +1,4 @@
-// attend_row_avx512 / silu_mul_avx512: the per-row bodies of ops::attention and ops::silu_mul*
+// attend_rows_avx512 / silu_mul_avx512: the per-row-tile bodies of ops::attention and ops::silu_mul*
 // (interface: src/kernels/row_ops.hpp), oracle = the portable versions in src/model/ops.cpp.
 //  * Attention works on tiles of up to 16 query rows of one head (prefill; decode is a tile of
 //    one): K and V are read and widened once per tile instead of once per row, and 16 scores

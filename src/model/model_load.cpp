@@ -15,8 +15,9 @@ namespace awqx {
 namespace {
 
 // Default tokens per forward step (LoadOptions::step_tokens). 512 rather than 128: prefill of a
-// 512-token prompt on a 7B-shaped int4 model, 2 threads, was 8 % faster with the VNNI GEMM (Zen 4)
-// and ~13 % with the AMX one (its int4 → int8 unpack is paid once per call) — README "Prefill step".
+// 512-token prompt on a 7B-shaped int4 model, 2 threads, was 9-15 % faster with the VNNI GEMM
+// (Zen 4) and 10 % with the AMX one (its int4 → int8 unpack is paid once per call); README
+// "Prefill step and prefill attention".
 constexpr int64_t kChunk = 512;
 
 std::vector<float> load_norm(const TensorStore& st, const std::string& name, int64_t d) {
