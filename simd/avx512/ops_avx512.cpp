@@ -109,6 +109,23 @@ inline float reduce1(__m512 v) {
   return _mm_cvtss_f32(_mm_add_ss(t8, _mm_shuffle_ps(t8, t8, 1)));
 }
 
+// q·k for one cached position (kp: its head_dim elements of type T) as the 16-lane vector a0 + a1,
+// a0 summing the even 16-element chunks and a1 the odd ones: the one order every score uses,
+// whether K is read in place (a lone row) or from a tile's widened copy.
+template <int HD, KvType T>
+inline __m512 dot_halves(const __m512* qv, const char* kp) {
+  constexpr size_t es = T == KvType::f32 ? 4 : 2;
+  __m512 a0 = _mm512_mul_ps(qv[0], load16<T>(kp)), a1 = _mm512_setzero_ps();
+#pragma GCC unroll 16
+  for (int c = 1; c < HD; ++c) {
+    if (c & 1)
+      a1 = _mm512_fmadd_ps(qv[c], load16<T>(kp + 16 * c * es), a1);
+    else
+      a0 = _mm512_fmadd_ps(qv[c], load16<T>(kp + 16 * c * es), a0);
+  }
+  return _mm512_add_ps(a0, a1);
+}
+
 // Rows sharing one pass over V in the P·V loop: their HD-register output accumulators must fit
 // the 32 zmm registers next to the broadcast weights and one V chunk.
 constexpr int pv_rows(int hd) { return hd >= 12 ? 1 : hd >= 8 ? 3 : hd >= 5 ? 4 : 6; }
@@ -178,68 +195,32 @@ void attend_rows(const float* q, int64_t q_stride, int rows, const KvRows& kv, R
     for (int c = 0; c < HD; ++c) qv[c] = _mm512_load_ps(qs[0] + 16 * c);
     for_each_block<T>(kv, n_max, [&](int64_t p0, int64_t n, const char* k, const char*) {
       for (int64_t p = 0; p < n; ++p) {
-        const char* kp = k + p * ps;
-        __m512 a0 = _mm512_mul_ps(qv[0], load16<T>(kp)), a1 = _mm512_setzero_ps();
-#pragma GCC unroll 16
-        for (int c = 1; c < HD; ++c) {
-          if (c & 1)
-            a1 = _mm512_fmadd_ps(qv[c], load16<T>(kp + 16 * c * es), a1);
-          else
-            a0 = _mm512_fmadd_ps(qv[c], load16<T>(kp + 16 * c * es), a0);
-        }
-        const float sv = reduce1(_mm512_add_ps(a0, a1));
+        const float sv = reduce1(dot_halves<HD, T>(qv, k + p * ps));
         sc[p0 + p] = sv;
         mx[0] = sv > mx[0] ? sv : mx[0];
       }
     });
-  }
-  // Scores, 16 positions at a time; a widened copy of K pays off once two rows read it.
-  const bool widen = rows > 1;
-  if (rows > 1)
+  } else {  // 16 positions at a time: K widened once into kbuf for all rows, 16 scores per reduce16
     for_each_block<T>(kv, n_max, [&](int64_t p0, int64_t n, const char* k, const char*) {
-    for (int64_t g0 = 0; g0 < n; g0 += 16) {
-      const int g = static_cast<int>(std::min<int64_t>(16, n - g0));
-      if (widen)
+      for (int64_t g0 = 0; g0 < n; g0 += 16) {
+        const int g = static_cast<int>(std::min<int64_t>(16, n - g0));
         for (int j = 0; j < g; ++j)
           for (int c = 0; c < HD; ++c) _mm512_store_ps(kbuf[j] + 16 * c, load16<T>(k + (g0 + j) * ps + 16 * c * es));
-      for (int r = 0; r < rows; ++r) {
-        __m512 qv[HD], t[16];
-        for (int c = 0; c < HD; ++c) qv[c] = _mm512_load_ps(qs[r] + 16 * c);
-        for (int j = g; j < 16; ++j) t[j] = _mm512_setzero_ps();
+        for (int r = 0; r < rows; ++r) {
+          __m512 qv[HD], t[16];
+          for (int c = 0; c < HD; ++c) qv[c] = _mm512_load_ps(qs[r] + 16 * c);
+          for (int j = g; j < 16; ++j) t[j] = _mm512_setzero_ps();
 #pragma GCC unroll 16
-        for (int j = 0; j < g; ++j) {
-          __m512 a0, a1 = _mm512_setzero_ps();
-          if (widen || T == KvType::f32) {
-            const float* kp = widen ? kbuf[j] : reinterpret_cast<const float*>(k + (g0 + j) * ps);
-            a0 = _mm512_mul_ps(qv[0], _mm512_loadu_ps(kp));
-#pragma GCC unroll 16
-            for (int c = 1; c < HD; ++c) {
-              if (c & 1)
-                a1 = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(kp + 16 * c), a1);
-              else
-                a0 = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(kp + 16 * c), a0);
-            }
-          } else {
-            const char* kp = k + (g0 + j) * ps;
-            a0 = _mm512_mul_ps(qv[0], load16<T>(kp));
-#pragma GCC unroll 16
-            for (int c = 1; c < HD; ++c) {
-              if (c & 1)
-                a1 = _mm512_fmadd_ps(qv[c], load16<T>(kp + 16 * c * es), a1);
-              else
-                a0 = _mm512_fmadd_ps(qv[c], load16<T>(kp + 16 * c * es), a0);
-            }
-          }
-          t[j] = _mm512_add_ps(a0, a1);
+          for (int j = 0; j < g; ++j) t[j] = dot_halves<HD, KvType::f32>(qv, reinterpret_cast<const char*>(kbuf[j]));
+          const __m512 s = reduce16(t);
+          const int64_t p = p0 + g0;
+          _mm512_mask_storeu_ps(sc + r * ld + p, first_lanes(g), s);
+          const __mmask16 mine = first_lanes(std::min<int64_t>(g, keys.count(r) - p));  // positions row r sees
+          mx[r] = std::max(mx[r], _mm512_mask_reduce_max_ps(mine, s));
         }
-        const __m512 s = reduce16(t);
-        const int64_t p = p0 + g0;
-        _mm512_mask_storeu_ps(sc + r * ld + p, first_lanes(g), s);
-        const __mmask16 mine = first_lanes(std::min<int64_t>(g, keys.count(r) - p));  // positions row r sees
-        mx[r] = std::max(mx[r], _mm512_mask_reduce_max_ps(mine, s));
       }
-    }
-  });
+    });
+  }
   // Softmax numerators in place; inv[r] = 1 / their sum.
   alignas(64) float inv[16];
   for (int r = 0; r < rows; ++r) {

@@ -236,7 +236,7 @@ void attention(const float* q, int64_t m, int64_t q_stride, const KvRows& kv, in
   constexpr int64_t kTile = kernels::kAttendMaxRows;
   auto scores_for = [&]() -> float* {
     thread_local std::vector<float> scores;
-    const size_t need = static_cast<size_t>(kTile * (n_past + m + kTile));
+    const size_t need = static_cast<size_t>(kTile * (n_past + m));  // rows × their longest key count
     if (scores.size() < need) scores.resize(std::max<size_t>({need, 2 * scores.size(), 4096}));
     return scores.data();
   };

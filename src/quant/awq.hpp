@@ -74,7 +74,6 @@ struct MatOperand {
   const uint16_t* bf16 = nullptr;
   MatOperand(const float* f) : f32(f) {}  // NOLINT(google-explicit-constructor): plain fp32 operands
   MatOperand(const float* f, const uint16_t* b) : f32(f), bf16(b) {}
-  MatOperand at(int64_t elems) const { return {f32 ? f32 + elems : nullptr, bf16 ? bf16 + elems : nullptr}; }
 };
 
 // y[m][n] = x[m][k]·w[n][k]ᵀ in the given precision: fp32 = oneDNN sgemm; bf16 = x and w
