@@ -63,6 +63,13 @@ class Linear {
 std::unique_ptr<Linear> make_q4_linear(Q4Weights w, const std::string& backend = "");
 // w: [n][k] F32/F16/BF16 (kept as a view: bf16 weights stay bf16 in memory).
 // bias: empty or n values.
+// forward with m <= fp_gemv_max_rows(dtype) (decode and batched decode: every step's lm_head)
+// runs fp32 activations through a GEMV that reads the weights once for all rows, and each row's
+// result is bitwise its m = 1 result (batch-invariant logits); larger m use oneDNN (bf16
+// weights: x rounded to bf16). A forced exact backend ("avx512", "avx2", "ref") keeps the GEMV
+// for every m. bf16 stops earlier because oneDNN's bf16 dot products (2 FLOPs per lane) beat the
+// fp32 FMAs from m = 8 (README "Batched decode: the FP lm_head").
+constexpr int64_t fp_gemv_max_rows(DType weights) { return weights == DType::BF16 ? 4 : 16; }
 std::unique_ptr<Linear> make_fp_linear(TensorView w, std::vector<float> bias = {}, const std::string& backend = "");
 // Several FP weights fused along n (fused QKV / gate-up on FP models); copies into one buffer
 // keeping the dtype.

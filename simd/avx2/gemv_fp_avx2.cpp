@@ -53,12 +53,17 @@ void rows(const void* w, int64_t k, const float* x, int64_t r0, int64_t r1, cons
 
 }  // namespace
 
-void gemv_fp_avx2(FpType t, const void* w, int64_t k, const float* x, int64_t r0, int64_t r1, const float* bias,
-                  float* y) {
-  switch (t) {
-    case FpType::f32: rows<FpType::f32>(w, k, x, r0, r1, bias, y); break;
-    case FpType::bf16: rows<FpType::bf16>(w, k, x, r0, r1, bias, y); break;
-    case FpType::f16: rows<FpType::f16>(w, k, x, r0, r1, bias, y); break;
+// Rows of x one after the other (AVX2 machines are not the serving target; same results).
+void gemv_fp_avx2(FpType t, const void* w, int64_t k, const float* x, int64_t m, int64_t r0, int64_t r1,
+                  const float* bias, float* y, int64_t ldy) {
+  for (int64_t i = 0; i < m; ++i) {
+    const float* xi = x + i * k;
+    float* yi = y + i * ldy;
+    switch (t) {
+      case FpType::f32: rows<FpType::f32>(w, k, xi, r0, r1, bias, yi); break;
+      case FpType::bf16: rows<FpType::bf16>(w, k, xi, r0, r1, bias, yi); break;
+      case FpType::f16: rows<FpType::f16>(w, k, xi, r0, r1, bias, yi); break;
+    }
   }
 }
 

@@ -4,8 +4,8 @@
 
 namespace awqx::kernels {
 
-void gemv_fp_ref(FpType t, const void* w, int64_t k, const float* x, int64_t r0, int64_t r1, const float* bias,
-                 float* y) {
+namespace {
+void one_row(FpType t, const void* w, int64_t k, const float* x, int64_t r0, int64_t r1, const float* bias, float* y) {
   for (int64_t r = r0; r < r1; ++r) {
     float acc[8] = {};
     for (int64_t c = 0; c < k; ++c) {
@@ -21,6 +21,12 @@ void gemv_fp_ref(FpType t, const void* w, int64_t k, const float* x, int64_t r0,
     float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
     y[r] = s + (bias ? bias[r] : 0.0f);
   }
+}
+}  // namespace
+
+void gemv_fp_ref(FpType t, const void* w, int64_t k, const float* x, int64_t m, int64_t r0, int64_t r1,
+                 const float* bias, float* y, int64_t ldy) {
+  for (int64_t i = 0; i < m; ++i) one_row(t, w, k, x + i * k, r0, r1, bias, y + i * ldy);
 }
 
 }  // namespace awqx::kernels

@@ -1,7 +1,9 @@
 // FP Linear layers (include/awqx/linear.hpp): weights [n][k] in f32 / bf16 / f16 kept as given
-// (a bf16 7B model stays bf16 in memory). m == 1: our own memory-bound GEMV (fp_gemv.hpp,
-// widened in registers); m > 1: oneDNN matmul (bf16 weights × bf16-rounded activations, or f32),
-// primitives cached per m; backend "ref" forces the scalar path for both.
+// (a bf16 7B model stays bf16 in memory). m <= fp_gemv_max_rows (decode, batched decode: the
+// lm_head of every step): our own multi-row GEMV (fp_gemv.hpp, widened in registers, fp32
+// activations, rows batch-invariant); larger m (prefill, perplexity): oneDNN matmul (bf16
+// weights × bf16-rounded activations, or f32), primitives cached per m; backend "ref" forces
+// the scalar path for both.
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -58,12 +60,6 @@ class FpLinear final : public Linear {
       gemv_ = kernels::gemv_fp_avx2, gemv_name_ = "gemv_fp_avx2";
     else
       gemv_ = kernels::gemv_fp_ref, gemv_name_ = "gemv_fp_ref";
-    if (type_ == FpType::f16 && !use_ref_) {
-      // oneDNN 2.6 has no f16 matmul without AVX512-FP16 kernels: keep an f32 copy for m > 1.
-      f32_copy_.resize(static_cast<size_t>(n_ * k_));
-      const uint16_t* src = w_.as<uint16_t>();
-      for (size_t i = 0; i < f32_copy_.size(); ++i) f32_copy_[i] = f16_to_f32(src[i]);
-    }
   }
 
   int64_t n() const noexcept override { return n_; }
@@ -89,24 +85,21 @@ class FpLinear final : public Linear {
 
   void forward(const float* x, int64_t m, float* y) const override {
     if (m <= 0) return;
-    if (m == 1 || row_loop_) {
-      const float* b = bias_.empty() ? nullptr : bias_.data();
+    const float* b = bias_.empty() ? nullptr : bias_.data();
+    if (m <= fp_gemv_max_rows(w_.dtype) || row_loop_) {
+      // Threads split the weight rows; each pass over them serves up to 8 rows of x.
       const int64_t grain = std::max<int64_t>(16, (n_ + num_threads() - 1) / num_threads());
-      for (int64_t i = 0; i < m; ++i)
-        parallel_for(0, n_, grain, [&](int64_t r0, int64_t r1) {
-          gemv_(type_, w_.data, k_, x + i * k_, r0, r1, b, y + i * n_);
-        });
+      parallel_for(0, n_, grain, [&](int64_t r0, int64_t r1) { gemv_(type_, w_.data, k_, x, m, r0, r1, b, y, n_); });
       return;
     }
     const kernels::DnnlMatmul& mm = prim_for(m);
-    const float* b = bias_.empty() ? nullptr : bias_.data();
     if (type_ == FpType::bf16) {
       thread_local std::vector<uint16_t> xb;
       xb.resize(static_cast<size_t>(m * k_));
       for (size_t i = 0; i < xb.size(); ++i) xb[i] = f32_to_bf16(x[i]);
       mm.run(xb.data(), w_.data, b, y);
     } else {
-      mm.run(x, type_ == FpType::f16 ? static_cast<const void*>(f32_copy_.data()) : w_.data, b, y);
+      mm.run(x, type_ == FpType::f16 ? static_cast<const void*>(f32_weights()) : w_.data, b, y);
     }
   }
 
@@ -123,6 +116,18 @@ class FpLinear final : public Linear {
     std::string r = "[";
     for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
     return r + "]";
+  }
+
+  // oneDNN 2.6 has no f16 matmul without AVX512-FP16 kernels: f16 weights get an f32 copy, made
+  // on the first call with m > fp_gemv_max_rows only (a server decoding in small batches never pays its
+  // 2× memory: 524 MB for a 7B lm_head).
+  const float* f32_weights() const {
+    std::call_once(f32_once_, [&] {
+      f32_copy_.resize(static_cast<size_t>(n_ * k_));
+      const uint16_t* src = w_.as<uint16_t>();
+      for (size_t i = 0; i < f32_copy_.size(); ++i) f32_copy_[i] = f16_to_f32(src[i]);
+    });
+    return f32_copy_.data();
   }
 
   const kernels::DnnlMatmul& prim_for(int64_t m) const {
@@ -143,7 +148,8 @@ class FpLinear final : public Linear {
   bool use_ref_ = false, row_loop_ = false;
   kernels::FpGemvFn gemv_ = nullptr;
   const char* gemv_name_ = "";
-  std::vector<float> f32_copy_;
+  mutable std::once_flag f32_once_;
+  mutable std::vector<float> f32_copy_;
   mutable std::mutex mu_;
   mutable std::map<int64_t, std::unique_ptr<kernels::DnnlMatmul>> prims_;
 };

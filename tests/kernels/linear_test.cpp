@@ -14,6 +14,7 @@
 #include "awqx/half.hpp"
 #include "awqx/kernels.hpp"
 #include "awqx/linear.hpp"
+#include "awqx/parallel.hpp"
 #include "kernels/q4_test_util.hpp"
 
 namespace {
@@ -210,7 +211,7 @@ TEST(FpLinear, MatchesDoubleLoop) {
         for (auto& v : wv) v = nd(rng);
         for (auto& v : bias) v = nd(rng);
         auto lin = awqx::make_fp_linear(fp_view(dt, n, k, wv), bias, backend);
-        for (int64_t m : {1, 5}) {
+        for (int64_t m : {1, 2, 5, 9, 17, 40}) {
           std::vector<float> x(static_cast<size_t>(m * k)), y(static_cast<size_t>(m * n));
           for (auto& v : x) v = nd(rng);
           lin->forward(x.data(), m, y.data());
@@ -223,11 +224,47 @@ TEST(FpLinear, MatchesDoubleLoop) {
                 a += std::fabs(p);
               }
               double tol = 2.0 * (k + 2) * kU * (a + std::fabs(bias[r]));
-              if (m > 1 && dt == awqx::DType::BF16 && backend.empty()) tol += a / 256.0;
+              if (m > awqx::fp_gemv_max_rows(dt) && dt == awqx::DType::BF16 && backend.empty()) tol += a / 256.0;
               ASSERT_NEAR(y[i * n + r], ref, tol) << lin->describe() << " k=" << k << " m=" << m;
             }
         }
       }
+}
+
+// Batched decode: up to fp_gemv_max_rows rows (every row with a forced exact backend) each row's
+// output is bitwise what that row alone gives, for any thread count: shapes cross the kernel's
+// 32-column steps, k slices (512), 8-row weight blocks and 8-row x chunks, and k = 4096's 4 KiB
+// row stride.
+TEST(FpLinear, SmallBatchRowsAreBitwiseSingleRow) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  const int threads0 = awqx::num_threads();
+  for (awqx::DType dt : {awqx::DType::F32, awqx::DType::BF16, awqx::DType::F16})
+    for (int64_t k : {1, 15, 33, 512, 545, 1040, 4096})
+      for (int64_t n : {1, 9, 37}) {
+        std::vector<float> wv(static_cast<size_t>(n * k)), bias(static_cast<size_t>(n));
+        for (auto& v : wv) v = nd(rng);
+        for (auto& v : bias) v = nd(rng);
+        for (const std::string backend : {"", "avx512", "ref"}) {
+          auto lin = awqx::make_fp_linear(fp_view(dt, n, k, wv), bias, backend);
+          const int64_t max_m = backend.empty() ? awqx::fp_gemv_max_rows(dt) : 19;
+          std::vector<float> x(static_cast<size_t>(max_m * k));
+          for (auto& v : x) v = nd(rng);
+          std::vector<float> alone(static_cast<size_t>(max_m * n));
+          awqx::set_num_threads(1);
+          for (int64_t i = 0; i < max_m; ++i) lin->forward(x.data() + i * k, 1, alone.data() + i * n);
+          for (int threads : {1, 2, 3}) {
+            awqx::set_num_threads(threads);
+            for (int64_t m = 2; m <= max_m; ++m) {
+              std::vector<float> y(static_cast<size_t>(m * n));
+              lin->forward(x.data(), m, y.data());
+              ASSERT_EQ(std::memcmp(y.data(), alone.data(), y.size() * sizeof(float)), 0)
+                  << lin->describe() << " k=" << k << " n=" << n << " m=" << m << " threads=" << threads;
+            }
+          }
+        }
+      }
+  awqx::set_num_threads(threads0);
 }
 
 TEST(FpLinear, FusedEqualsSeparate) {
