@@ -71,8 +71,8 @@ void one_row(const void* w, int64_t k, const float* x, int64_t r0, int64_t r1, c
 //    slice (16 KiB) from L1; unsliced, every FMA read x ([8][4096] = 128 KiB) from L2, and L2
 //    bandwidth held m = 8 at 3× the m = 1 time;
 //  * the block's rows are visited slice by slice, so the software prefetch goes where the stream
-//    goes next (the same slice two weight rows on, ~2 KiB ahead);
-//  * x is copied to 64-byte aligned rows padded off multiples of 4 KiB (see gemv_fp_avx512).
+//    goes next (the same slice two weight rows on, or the next slice of the block's first rows);
+//  * x is copied to 64-byte aligned rows padded off multiples of 4 KiB (see rows_any).
 constexpr int64_t kSlice = 512;
 constexpr int64_t kBlockRows = 8;
 constexpr int kMaxRows = 8;  // 2·8 accumulators + 2 widened weight vectors fit the 32 zmm
@@ -90,7 +90,7 @@ void rows_sliced(const void* w, int64_t k, const float* x, int64_t ldx, int64_t 
     const int64_t c1 = std::min(kv, c0 + kSlice);
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t o = r * k;
-      const int64_t pr = r + 2 < r1 ? r + 2 : r0 + (r + 2 - r1), pc = r + 2 < r1 ? 0 : kSlice;
+      const int64_t pr = r + 2 < r1 ? r + 2 : std::min(r1 - 1, r0 + (r + 2 - r1)), pc = r + 2 < r1 ? 0 : kSlice;
       const char* ahead = static_cast<const char*>(w) + (pr * k + pc) * es;
       __m512 a0[MR], a1[MR];
 #pragma GCC unroll 8
