@@ -27,6 +27,10 @@ struct BenchOptions {
   int64_t step_tokens = 0;      // tokens per forward step (--step-tokens; 0 = the model's default)
   uint64_t seed = 1;            // prompt ids
   std::string json_path;        // "" = no JSON file
+  // --batch N > 1: per repeat also decode N sequences together (own random prompts of
+  // prompt_tokens, gen_tokens steps of one token each) through Model::forward_batch over a paged
+  // pool: the server engine's decode step without scheduling or HTTP. N <= the step size.
+  int64_t batch = 1;
 };
 
 struct BenchStat {
@@ -41,6 +45,9 @@ struct BenchResult {
   double load_seconds = 0;
   std::vector<double> prefill_tok_s, decode_tok_s;  // per timed repeat
   BenchStat prefill, decode;                        // tokens/s
+  std::vector<double> batch_decode_tok_s;           // --batch > 1: tokens/s over all sequences, per repeat
+  BenchStat batch_decode;
+  double batch_vs_single = 0;                       // batch_decode.median / decode.median
   size_t weight_bytes_per_token = 0;                // Model::weight_bytes()
   size_t kv_cache_bytes = 0;                        // allocated (prompt + gen positions)
   std::string kv_type;                              // KV element type (f32, f16, bf16)
@@ -65,8 +72,8 @@ struct BenchResult {
 using BenchProgressFn = std::function<void(const std::string&)>;
 
 // Loads dir, measures, writes opts.json_path atomically when set. Throws Error{invalid_argument}
-// (prompt_tokens < 1, gen_tokens < 1, repeats < 1, warmup < 0, threads < 0), plus Model::load's
-// errors.
+// (prompt_tokens < 1, gen_tokens < 1, repeats < 1, warmup < 0, threads < 0, batch < 1 or above
+// the step size), plus Model::load's errors.
 BenchResult bench_model(const std::string& dir, const BenchOptions& opts, const BenchProgressFn& progress = {});
 
 // Resident set size of this process now (/proc/self/statm), bytes; 0 if unavailable.

@@ -2,7 +2,8 @@
 // Per repeat: reset the KV cache, prefill the prompt in one forward() (the model chunks it
 // internally, so this is the GEMM path), then gen_tokens greedy decode steps of one token each
 // (the GEMV path), each timed as a whole. The first decoded token comes from the prefill logits,
-// so every timed decode step is one full forward pass reading all weights once.
+// so every timed decode step is one full forward pass reading all weights once. --batch N adds,
+// per repeat, N sequences decoded together (BatchedDecode).
 #include "awqx/bench_model.hpp"
 
 #include <unistd.h>
@@ -48,7 +49,57 @@ void check_opts(const BenchOptions& o) {
   if (o.repeats < 1) throw bad("--repeats", ">= 1", o.repeats);
   if (o.warmup < 0) throw bad("--warmup", ">= 0", o.warmup);
   if (o.threads < 0) throw bad("--threads", ">= 0 (0 = physical cores)", o.threads);
+  if (o.batch < 1) throw bad("--batch", ">= 1", o.batch);
 }
+
+// --batch: `batch` sequences with their own random prompts, prefilled one after another into a
+// paged pool (untimed), then gen_tokens timed steps of one token per sequence through
+// forward_batch, as the engine runs a full decode batch. Blocks are assigned statically.
+class BatchedDecode {
+ public:
+  BatchedDecode(Model& model, const BenchOptions& o) : model_(model), o_(o) {
+    const int64_t ctx = o.prompt_tokens + o.gen_tokens;
+    per_seq_ = (ctx + kBlock - 1) / kBlock;
+    pool_ = model.make_kv_pool(o.batch * per_seq_, kBlock);
+    tables_.resize(static_cast<size_t>(o.batch));
+    for (int64_t b = 0; b < o.batch; ++b)
+      for (int64_t i = 0; i < per_seq_; ++i) tables_[static_cast<size_t>(b)].push_back(static_cast<int32_t>(b * per_seq_ + i));
+    logits_.resize(static_cast<size_t>(o.batch * model.vocab_size()));
+  }
+
+  // Tokens/s over all sequences of the decode steps.
+  double run(std::mt19937_64& rng) {
+    const int64_t B = o_.batch, P = o_.prompt_tokens, V = model_.vocab_size();
+    std::vector<int32_t> next(static_cast<size_t>(B)), prompt(static_cast<size_t>(P));
+    for (int64_t b = 0; b < B; ++b) {
+      for (auto& t : prompt) t = static_cast<int32_t>(rng() % static_cast<uint64_t>(V));
+      for (int64_t off = 0; off < P; off += model_.chunk_size()) {
+        const int64_t m = std::min(model_.chunk_size(), P - off);
+        const SeqChunk c{prompt.data() + off, m, off, table(b), off + m == P};
+        model_.forward_batch(&c, 1, *pool_, logits_.data());
+      }
+      next[static_cast<size_t>(b)] = argmax(logits_.data(), V);
+    }
+    std::vector<SeqChunk> step(static_cast<size_t>(B));
+    const auto t0 = Clock::now();
+    for (int64_t s = 0; s < o_.gen_tokens; ++s) {
+      for (int64_t b = 0; b < B; ++b) step[static_cast<size_t>(b)] = SeqChunk{&next[static_cast<size_t>(b)], 1, P + s, table(b), true};
+      model_.forward_batch(step.data(), B, *pool_, logits_.data());
+      for (int64_t b = 0; b < B; ++b) next[static_cast<size_t>(b)] = argmax(logits_.data() + b * V, V);
+    }
+    return double(B * o_.gen_tokens) / seconds_since(t0);
+  }
+
+ private:
+  static constexpr int64_t kBlock = 16;  // the server's default block size
+  const int32_t* table(int64_t b) const { return tables_[static_cast<size_t>(b)].data(); }
+  Model& model_;
+  const BenchOptions& o_;
+  int64_t per_seq_ = 0;
+  std::unique_ptr<KvPool> pool_;
+  std::vector<std::vector<int32_t>> tables_;
+  std::vector<float> logits_;
+};
 }  // namespace
 
 size_t current_rss_bytes() {
@@ -87,6 +138,11 @@ BenchResult bench_model(const std::string& dir, const BenchOptions& opts, const 
   r.kv_cache_bytes = model->kv_cache_bytes();
   r.kv_type = kv_type_name(model->kv_type());
   r.step_tokens = model->chunk_size();
+  if (opts.batch > model->chunk_size())
+    throw Error::mismatch(ErrorCode::invalid_argument, "", "--batch",
+                          fmt::format("<= the step size {} (one token per sequence per step)", model->chunk_size()),
+                          std::to_string(opts.batch));
+  std::unique_ptr<BatchedDecode> batched = opts.batch > 1 ? std::make_unique<BatchedDecode>(*model, opts) : nullptr;
 
   std::mt19937_64 rng(opts.seed);
   std::vector<int32_t> prompt(static_cast<size_t>(opts.prompt_tokens));
@@ -115,6 +171,7 @@ BenchResult bench_model(const std::string& dir, const BenchOptions& opts, const 
     one(p, d);
     say(fmt::format("warmup {}/{}: prefill {:.1f} tok/s, decode {:.2f} tok/s", w + 1, opts.warmup,
                     opts.prompt_tokens / p, opts.gen_tokens / d));
+    if (batched) say(fmt::format("warmup {}/{}: batch {} decode {:.2f} tok/s", w + 1, opts.warmup, opts.batch, batched->run(rng)));
   }
   // Bandwidth after the warmup (the weights are paged in) and before the timed runs, with the
   // same thread count, so bound and measurement see the same machine state.
@@ -127,9 +184,16 @@ BenchResult bench_model(const std::string& dir, const BenchOptions& opts, const 
     r.decode_tok_s.push_back(opts.gen_tokens / d);
     say(fmt::format("repeat {}/{}: prefill {:.1f} tok/s, decode {:.2f} tok/s", i + 1, opts.repeats,
                     r.prefill_tok_s.back(), r.decode_tok_s.back()));
+    if (batched) {
+      r.batch_decode_tok_s.push_back(batched->run(rng));
+      say(fmt::format("repeat {}/{}: batch {} decode {:.2f} tok/s", i + 1, opts.repeats, opts.batch,
+                      r.batch_decode_tok_s.back()));
+    }
   }
   r.prefill = stat_of(r.prefill_tok_s);
   r.decode = stat_of(r.decode_tok_s);
+  r.batch_decode = stat_of(r.batch_decode_tok_s);
+  r.batch_vs_single = batched && r.decode.median > 0 ? r.batch_decode.median / r.decode.median : 0;
   // Decode step i attends over prompt + i + 1 positions; the mean over the steps sets the KV bytes.
   const double mean_ctx = double(opts.prompt_tokens) + double(opts.gen_tokens + 1) / 2.0;
   r.kv_bytes_per_token = static_cast<size_t>(double(model->kv_bytes_per_token()) * mean_ctx);
@@ -171,6 +235,10 @@ nlohmann::json BenchResult::to_json() const {
           {"kv_cache_bytes", kv_cache_bytes},
           {"kv_type", kv_type},
           {"step_tokens", step_tokens},
+          {"batch", opts.batch},
+          {"batch_decode_tok_s", st(batch_decode)},
+          {"batch_decode_tok_s_runs", batch_decode_tok_s},
+          {"batch_vs_single", batch_vs_single},
           {"rss_bytes", rss_bytes},
           {"peak_rss_bytes", peak_rss_bytes},
           {"load_rss_bytes", load_rss_bytes},
@@ -192,6 +260,14 @@ std::string BenchResult::summary() const {
       break;
     }
   }
+  const std::string batch_line =
+      opts.batch > 1
+          ? fmt::format("batch {}    decode {:.2f} tok/s median over all sequences (min {:.2f}, max {:.2f}) = {:.2f}x "
+                        "batch 1; step {:.1f} ms vs {:.1f} ms\n",
+                        opts.batch, batch_decode.median, batch_decode.min, batch_decode.max, batch_vs_single,
+                        batch_decode.median > 0 ? 1e3 * double(opts.batch) / batch_decode.median : 0.0,
+                        decode.median > 0 ? 1e3 / decode.median : 0.0)
+          : std::string();
   return kernel_line + fmt::format(
       "model      {} ({}, {})\n"
       "threads    {}, backend {}, {}\n"
@@ -210,7 +286,7 @@ std::string BenchResult::summary() const {
       weights_only_bound_tok_s > 0 ? 100.0 * decode.median / weights_only_bound_tok_s : 0.0,
       weights_only_bound_tok_s, rss_bytes / mib,
       peak_rss_bytes / mib, kv_cache_bytes / mib, load_seconds, load_rss_bytes / mib, load_peak_rss_bytes / mib,
-      load_rss_bytes > 0 ? double(load_peak_rss_bytes) / double(load_rss_bytes) : 0.0);
+      load_rss_bytes > 0 ? double(load_peak_rss_bytes) / double(load_rss_bytes) : 0.0) + batch_line;
 }
 
 }  // namespace awqx

@@ -36,6 +36,9 @@ void add_bench_command(CLI::App& app) {
   cmd->add_flag("--no-fuse", f->no_fuse, "keep q/k/v and gate/up as separate linears");
   add_kv_type_flag(cmd, f->opt.kv_type);
   add_step_tokens_flag(cmd, f->opt.step_tokens);
+  cmd->add_option("--batch", f->opt.batch,
+                  "also decode this many sequences together per repeat (the server's batched step); 1 = off")
+      ->check(positive());
   cmd->add_option("--seed", f->opt.seed, "seed of the random prompt ids");
   cmd->add_option("--json", f->opt.json_path, "also write the results as JSON (atomically)");
   cmd->callback([f] { run_bench(*f); });

@@ -3,6 +3,8 @@
 // bench reports what it promises. Shapes are "tiny" (2 layers, hidden 128) to keep this < 10 s.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -165,6 +167,35 @@ TEST(MakeModel, BenchWritesJsonWithEveryField) {
   EXPECT_GT(j["rss_bytes"].get<size_t>(), 0u);
 }
 
+// --batch N: the engine's batched decode step measured beside batch 1, reported per repeat.
+TEST(MakeModel, BenchBatchReportsBatchedDecode) {
+  awqx_test::TempDir tmp;
+  const std::string dir = make(tmp, "q", true);
+  const auto r = run_cli({"bench", "--model", dir, "--prompt-tokens", "9", "--gen-tokens", "5", "--repeats", "3",
+                          "--warmup", "0", "--threads", "1", "--batch", "3", "--json", tmp / "b.json"},
+                         "AWQX_BENCH_CACHE_MB=16");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("batch 3 "), std::string::npos) << r.out;
+  const auto j = nlohmann::json::parse(awqx::read_file(tmp / "b.json"));
+  EXPECT_EQ(j["batch"], 3);
+  ASSERT_EQ(j["batch_decode_tok_s_runs"].size(), 3u);
+  std::vector<double> runs = j["batch_decode_tok_s_runs"].get<std::vector<double>>();
+  std::sort(runs.begin(), runs.end());
+  EXPECT_GT(runs[0], 0);
+  EXPECT_EQ(j["batch_decode_tok_s"]["median"].get<double>(), runs[1]);
+  EXPECT_EQ(j["batch_decode_tok_s"]["min"].get<double>(), runs[0]);
+  EXPECT_NEAR(j["batch_vs_single"].get<double>(), runs[1] / j["decode_tok_s"]["median"].get<double>(), 1e-9);
+  // Without --batch the fields say so.
+  const auto one = awqx::bench_model(dir, [] {
+    awqx::BenchOptions o;
+    o.prompt_tokens = 4, o.gen_tokens = 2, o.repeats = 1, o.warmup = 0;
+    return o;
+  }());
+  EXPECT_TRUE(one.batch_decode_tok_s.empty());
+  EXPECT_EQ(one.batch_vs_single, 0);
+  EXPECT_EQ(one.summary().find("batch "), std::string::npos);
+}
+
 TEST(MakeModel, BadFlagsAreOneLineErrors) {
   awqx_test::TempDir tmp;
   using awqx_test::expect_clean_error;
@@ -179,6 +210,9 @@ TEST(MakeModel, BadFlagsAreOneLineErrors) {
   ASSERT_EQ(run_cli({"make-model", "--shape", "tiny", "--quantized", "--out", tmp / "q"}).exit_code, 0);
   expect_clean_error(run_cli({"bench", "--model", tmp / "q", "--backend", "nosuchkernel"}), "nosuchkernel");
   expect_clean_error(run_cli({"bench", "--model", tmp / "q", "--threads", "-1"}), "--threads");
+  expect_clean_error(run_cli({"bench", "--model", tmp / "q", "--batch", "0"}), "--batch");
+  // A step holds one token per sequence: more sequences than the step size are refused.
+  expect_clean_error(run_cli({"bench", "--model", tmp / "q", "--batch", "9", "--step-tokens", "8"}), "--batch");
   EXPECT_THROW(awqx::bench_model(tmp / "x", [] {
                  awqx::BenchOptions o;
                  o.gen_tokens = 0;
