@@ -10,7 +10,7 @@ AutoAWQ-shaped API::
     print(q.generate("Once upon a time", max_new_tokens=32, temperature=0))
 
 Kernel level: awqx.kernels(), awqx.pack(qweight, qzeros, scales), awqx.linear(x, packed),
-awqx.bench_kernels(...). Errors: awqx.Error and its subclasses (awqx.errors).
+awqx.bench_kernels(...), awqx.bench(model, ...). Errors: awqx.Error and its subclasses (awqx.errors).
 """
 import json as _json
 
@@ -39,7 +39,15 @@ def bench_kernels(m=(1,), k=0, n=0, group_size=128, zero_point=True, kernels="al
     return doc if report else doc["results"]
 
 
+def bench(model, prompt_tokens=512, gen_tokens=128, repeats=5, warmup=1, backend="", threads=0, fuse_layers=True,
+          kv_type="f16", step_tokens=0, seed=1, batch=1):
+    """Prefill/decode tokens/s of a model folder like `awqx bench` (same keywords as its flags;
+    batch=N also decodes N sequences together); returns the dict its --json writes."""
+    return _json.loads(_awqx.bench_model_json(str(model), prompt_tokens, gen_tokens, repeats, warmup, backend, threads,
+                                              fuse_layers, kv_type, step_tokens, seed, batch))
+
+
 __all__ = ["AutoAWQForCausalLM", "AwqForCausalLM", "QuantizedModel", "Tokenizer", "TextBar", "kernels", "pack",
-           "linear", "PackedLinear", "bench_kernels", "peak_rss_bytes", "Error", "IoError", "FormatError",
+           "linear", "PackedLinear", "bench_kernels", "bench", "peak_rss_bytes", "Error", "IoError", "FormatError",
            "ShapeError", "DTypeError", "UnsupportedModelError", "UnsupportedHardwareError", "InvalidArgumentError",
            "InternalError", "__version__"]

@@ -13,6 +13,7 @@
 
 #include "awqx/awq_format.hpp"
 #include "awqx/bench_kernels.hpp"
+#include "awqx/bench_model.hpp"
 #include "awqx/cpu.hpp"
 #include "awqx/error.hpp"
 #include "awqx/kernels.hpp"
@@ -146,6 +147,26 @@ std::string bench_json(std::vector<int64_t> m, int64_t k, int64_t n, int group_s
   return bench_kernels_json(bench_kernels(o, nullptr));
 }
 
+// `awqx bench`: the JSON document its --json writes (every flag is a BenchOptions field).
+std::string bench_model_json(const std::string& model, int64_t prompt_tokens, int64_t gen_tokens, int repeats,
+                             int warmup, const std::string& backend, int threads, bool fuse_layers,
+                             const std::string& kv_type, int64_t step_tokens, uint64_t seed, int64_t batch) {
+  BenchOptions o;
+  o.prompt_tokens = prompt_tokens;
+  o.gen_tokens = gen_tokens;
+  o.repeats = repeats;
+  o.warmup = warmup;
+  o.backend = backend;
+  o.threads = threads;
+  o.fuse_layers = fuse_layers;
+  o.kv_type = parse_kv_type(kv_type, "kv_type");
+  o.step_tokens = step_tokens;
+  o.seed = seed;
+  o.batch = batch;
+  py::gil_scoped_release nogil;
+  return bench_model(model, o).to_json().dump();
+}
+
 }  // namespace
 
 void bind_kernels(py::module_& m) {
@@ -161,6 +182,9 @@ void bind_kernels(py::module_& m) {
   m.def("bench_kernels_json", &bench_json, py::arg("m"), py::arg("k"), py::arg("n"), py::arg("group_size"),
         py::arg("zero_point"), py::arg("kernels"), py::arg("baselines"), py::arg("threads"), py::arg("repeats"),
         py::arg("cache_mb"));
+  m.def("bench_model_json", &bench_model_json, py::arg("model"), py::arg("prompt_tokens"), py::arg("gen_tokens"),
+        py::arg("repeats"), py::arg("warmup"), py::arg("backend"), py::arg("threads"), py::arg("fuse_layers"),
+        py::arg("kv_type"), py::arg("step_tokens"), py::arg("seed"), py::arg("batch"));
 }
 
 }  // namespace awqx::python

@@ -147,6 +147,16 @@ def test_kernels_and_bench():
     assert rows and all("median_ms" in r or "status" in r for r in rows)
 
 
+def test_bench_model_with_batch(cli_quantized):
+    doc = awqx.bench(cli_quantized, prompt_tokens=8, gen_tokens=3, repeats=2, warmup=0, threads=1, batch=2)
+    assert doc["batch"] == 2 and doc["prompt_tokens"] == 8 and doc["gen_tokens"] == 3
+    assert len(doc["decode_tok_s_runs"]) == 2 and len(doc["batch_decode_tok_s_runs"]) == 2
+    assert doc["batch_decode_tok_s"]["median"] > 0
+    assert doc["batch_vs_single"] == pytest.approx(doc["batch_decode_tok_s"]["median"] / doc["decode_tok_s"]["median"])
+    with pytest.raises(awqx.InvalidArgumentError, match="--batch"):
+        awqx.bench(cli_quantized, prompt_tokens=8, gen_tokens=3, repeats=1, warmup=0, batch=0)
+
+
 def test_error_classes(tmp_path):
     cases = {"io": awqx.IoError, "format": awqx.FormatError, "shape": awqx.ShapeError, "dtype": awqx.DTypeError,
              "unsupported_model": awqx.UnsupportedModelError,
