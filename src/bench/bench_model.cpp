@@ -63,7 +63,8 @@ class BatchedDecode {
     pool_ = model.make_kv_pool(o.batch * per_seq_, kBlock);
     tables_.resize(static_cast<size_t>(o.batch));
     for (int64_t b = 0; b < o.batch; ++b)
-      for (int64_t i = 0; i < per_seq_; ++i) tables_[static_cast<size_t>(b)].push_back(static_cast<int32_t>(b * per_seq_ + i));
+      for (int64_t i = 0; i < per_seq_; ++i)
+        tables_[static_cast<size_t>(b)].push_back(static_cast<int32_t>(b * per_seq_ + i));
     logits_.resize(static_cast<size_t>(o.batch * model.vocab_size()));
   }
 
@@ -83,7 +84,8 @@ class BatchedDecode {
     std::vector<SeqChunk> step(static_cast<size_t>(B));
     const auto t0 = Clock::now();
     for (int64_t s = 0; s < o_.gen_tokens; ++s) {
-      for (int64_t b = 0; b < B; ++b) step[static_cast<size_t>(b)] = SeqChunk{&next[static_cast<size_t>(b)], 1, P + s, table(b), true};
+      for (int64_t b = 0; b < B; ++b)
+        step[static_cast<size_t>(b)] = SeqChunk{&next[static_cast<size_t>(b)], 1, P + s, table(b), true};
       model_.forward_batch(step.data(), B, *pool_, logits_.data());
       for (int64_t b = 0; b < B; ++b) next[static_cast<size_t>(b)] = argmax(logits_.data() + b * V, V);
     }
@@ -171,7 +173,8 @@ BenchResult bench_model(const std::string& dir, const BenchOptions& opts, const 
     one(p, d);
     say(fmt::format("warmup {}/{}: prefill {:.1f} tok/s, decode {:.2f} tok/s", w + 1, opts.warmup,
                     opts.prompt_tokens / p, opts.gen_tokens / d));
-    if (batched) say(fmt::format("warmup {}/{}: batch {} decode {:.2f} tok/s", w + 1, opts.warmup, opts.batch, batched->run(rng)));
+    if (batched)
+      say(fmt::format("warmup {}/{}: batch {} decode {:.2f} tok/s", w + 1, opts.warmup, opts.batch, batched->run(rng)));
   }
   // Bandwidth after the warmup (the weights are paged in) and before the timed runs, with the
   // same thread count, so bound and measurement see the same machine state.
