@@ -84,7 +84,7 @@ void quantize_rows(const float* x, int64_t k, int ab, int group, int64_t r0, int
 //    chains still cover vpdpbusd latency, and the per-block add of two chains disappears;
 //  * zero points once per group via QuantX::gsum, as in gemv_tiles, so per activation block
 //    a row costs only cvt + fmadd.
-template <int MR>
+template <int MR, int QB>
 void micro(const PackedQ4& p, const QuantX& qx, int ab, int64_t i0, int64_t t, float* y) {
   const PackedHeader& h = p.hdr;
   const int64_t k = h.k, n = h.n, groups = h.groups(), nb = k / ab, kb = k / 8;
@@ -93,7 +93,8 @@ void micro(const PackedQ4& p, const QuantX& qx, int ab, int64_t i0, int64_t t, f
   const uint8_t* zt = p.zeros() + t * groups * 16;
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   const int bpg = h.group_size / ab;  // act blocks per weight group
-  const int qb = ab / 8;              // 64-byte weight blocks per act block
+  constexpr int qb = QB;              // 64-byte weight blocks per act block (ab / 8), a constant so
+                                      // the block loop unrolls without register copies
   const int64_t rows = n - t * 16 < 16 ? n - t * 16 : 16;
   const __mmask16 mask = static_cast<__mmask16>((1u << rows) - 1u);
   __m512 acc[MR];
@@ -111,6 +112,7 @@ void micro(const PackedQ4& p, const QuantX& qx, int ab, int64_t i0, int64_t t, f
       for (int r = 0; r < MR; ++r) d[r] = _mm512_setzero_si512();
       const uint8_t* q = qt + b * qb * 64;
       const int8_t* xq = qx.q.data() + i0 * k + b * ab;
+#pragma GCC unroll 4
       for (int j = 0; j < qb; ++j, q += 64, xq += 8) {
         _mm_prefetch(reinterpret_cast<const char*>(q) + 1024, _MM_HINT_T0);
         const __m512i v = _mm512_load_si512(q);
@@ -144,7 +146,11 @@ void micro(const PackedQ4& p, const QuantX& qx, int ab, int64_t i0, int64_t t, f
 }
 
 using MicroFn = void (*)(const PackedQ4&, const QuantX&, int, int64_t, int64_t, float*);
-constexpr MicroFn kMicro[9] = {nullptr, micro<1>, micro<2>, micro<3>, micro<4>, micro<5>, micro<6>, micro<7>, micro<8>};
+template <int QB>
+constexpr MicroFn kMicroQ[9] = {nullptr,       micro<1, QB>, micro<2, QB>, micro<3, QB>, micro<4, QB>,
+                                micro<5, QB>, micro<6, QB>, micro<7, QB>, micro<8, QB>};
+// By activation block (8, 16, 32 = 1, 2, 4 weight blocks) and rows.
+constexpr const MicroFn* kMicro[3] = {kMicroQ<1>, kMicroQ<2>, kMicroQ<4>};
 
 // m == 1 (decode): NT 16-row tiles at once; memory-bound, so the loop is shaped for the
 // memory system rather than for the ALUs (each choice measured on 4096→11008, 2 threads):
@@ -244,11 +250,12 @@ void run_vnni(const PackedQ4& p, const float* x, int64_t m, float* y) {
     });
     return;
   }
+  const MicroFn* micro_of = kMicro[ab == 8 ? 0 : ab == 16 ? 1 : 2];
   for (int64_t c0 = 0; c0 < m; c0 += kMc) {
     const int64_t c1 = std::min(m, c0 + kMc);
     parallel_for(0, tiles, grain, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t)
-        for (int64_t i = c0; i < c1; i += 8) kMicro[std::min<int64_t>(8, c1 - i)](p, cq, ab, i, t, y);
+        for (int64_t i = c0; i < c1; i += 8) micro_of[std::min<int64_t>(8, c1 - i)](p, cq, ab, i, t, y);
     });
   }
 }

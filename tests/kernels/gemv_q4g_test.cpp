@@ -99,7 +99,7 @@ std::vector<Case> cases() {
         for (bool zp : {true, false}) cs.push_back({n, g * kmul, g, zp, Fill::random, n == 17, {1, 3, 33}});
   cs.push_back({100, 384, 128, true, Fill::random, true, {1, 2, 3, 7, 16, 33, 128}});
   cs.push_back({3, 96, 32, false, Fill::random, false, {1, 2, 3, 7, 16, 33, 128}});
-  for (int64_t k : {40, 200, 1000})  // per-channel: g = k
+  for (int64_t k : {40, 48, 200, 1000})  // per-channel: g = k (48: 16-element activation blocks)
     for (bool zp : {true, false}) cs.push_back({33, k, static_cast<int>(k), zp, Fill::random, zp, {1, 7}});
   for (Fill f : {Fill::zero_groups, Fill::max_scale, Fill::q_all0, Fill::q_all15})
     for (bool zp : {true, false}) cs.push_back({20, 256, 64, zp, f, true, {1, 16}});
