@@ -9,6 +9,7 @@
 
 #include "amx/amx_tiles.hpp"
 #include "awqx/kernels.hpp"
+#include "kernels/growing_buffer.hpp"
 
 namespace awqx::kernels {
 
@@ -30,19 +31,6 @@ inline int64_t amx_m_chunk(int64_t row_bytes) {
   const int64_t rows = (int64_t{1} << 20) / (row_bytes > 0 ? row_bytes : 1) / 32 * 32;
   return rows < 32 ? 32 : rows;
 }
-
-// 64-byte aligned bytes that grow only: the per-thread buffers of the AMX kernels.
-struct GrowingBuffer {
-  AlignedBytes buf;
-  size_t cap = 0;
-  uint8_t* get(size_t bytes) {
-    if (bytes > cap) {
-      buf = aligned_alloc_untouched(bytes);
-      cap = bytes;
-    }
-    return buf.get();
-  }
-};
 
 // This thread's buffer for unpacked weight tiles.
 inline uint8_t* amx_scratch(size_t bytes) {

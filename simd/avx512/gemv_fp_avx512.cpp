@@ -8,9 +8,9 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <vector>
 
 #include "kernels/fp_gemv.hpp"
+#include "kernels/growing_buffer.hpp"
 
 namespace awqx::kernels {
 namespace {
@@ -126,9 +126,8 @@ void rows_any(const void* w, int64_t k, const float* x, int64_t m, int64_t r0, i
   // k = 4096 the rows sit 16 KiB apart, so one slice position of 8 rows falls into one L1 set
   // (8-way) and the loads conflict; and an unaligned 64-byte load spans two cache lines.
   const int64_t k16 = (k + 15) / 16 * 16, ldx = k16 % 1024 == 0 ? k16 + 16 : k16;
-  thread_local std::vector<float> xbuf;
-  xbuf.resize(static_cast<size_t>(m * ldx + 16));
-  float* xp = xbuf.data() + ((64 - reinterpret_cast<uintptr_t>(xbuf.data()) % 64) % 64) / sizeof(float);
+  thread_local GrowingBuffer xbuf;
+  float* xp = reinterpret_cast<float*>(xbuf.get(static_cast<size_t>(m * ldx) * sizeof(float)));
   for (int64_t i = 0; i < m; ++i) std::copy(x + i * k, x + (i + 1) * k, xp + i * ldx);
   using Fn = void (*)(const void*, int64_t, const float*, int64_t, int64_t, int64_t, const float*, float*, int64_t);
   static constexpr Fn kFns[kMaxRows + 1] = {nullptr,

@@ -85,7 +85,8 @@ void quantize_rows(const float* x, int64_t k, int ab, int group, int64_t r0, int
 //  * zero points once per group via QuantX::gsum, as in gemv_tiles, so per activation block
 //    a row costs only cvt + fmadd.
 template <int MR, int QB>
-void micro(const PackedQ4& p, const QuantX& qx, int ab, int64_t i0, int64_t t, float* y) {
+void micro(const PackedQ4& p, const QuantX& qx, int64_t i0, int64_t t, float* y) {
+  constexpr int ab = 8 * QB;  // activation block (act_block): QB 64-byte weight blocks of 8 k
   const PackedHeader& h = p.hdr;
   const int64_t k = h.k, n = h.n, groups = h.groups(), nb = k / ab, kb = k / 8;
   const uint8_t* qt = p.q() + t * kb * 64;
@@ -93,8 +94,7 @@ void micro(const PackedQ4& p, const QuantX& qx, int ab, int64_t i0, int64_t t, f
   const uint8_t* zt = p.zeros() + t * groups * 16;
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   const int bpg = h.group_size / ab;  // act blocks per weight group
-  constexpr int qb = QB;              // 64-byte weight blocks per act block (ab / 8), a constant so
-                                      // the block loop unrolls without register copies
+  constexpr int qb = QB;  // a constant so the block loop unrolls without register copies
   const int64_t rows = n - t * 16 < 16 ? n - t * 16 : 16;
   const __mmask16 mask = static_cast<__mmask16>((1u << rows) - 1u);
   __m512 acc[MR];
@@ -112,7 +112,6 @@ void micro(const PackedQ4& p, const QuantX& qx, int ab, int64_t i0, int64_t t, f
       for (int r = 0; r < MR; ++r) d[r] = _mm512_setzero_si512();
       const uint8_t* q = qt + b * qb * 64;
       const int8_t* xq = qx.q.data() + i0 * k + b * ab;
-#pragma GCC unroll 4
       for (int j = 0; j < qb; ++j, q += 64, xq += 8) {
         _mm_prefetch(reinterpret_cast<const char*>(q) + 1024, _MM_HINT_T0);
         const __m512i v = _mm512_load_si512(q);
@@ -145,7 +144,7 @@ void micro(const PackedQ4& p, const QuantX& qx, int ab, int64_t i0, int64_t t, f
   for (int r = 0; r < MR; ++r) _mm512_mask_storeu_ps(y + (i0 + r) * n + t * 16, mask, acc[r]);
 }
 
-using MicroFn = void (*)(const PackedQ4&, const QuantX&, int, int64_t, int64_t, float*);
+using MicroFn = void (*)(const PackedQ4&, const QuantX&, int64_t, int64_t, float*);
 template <int QB>
 constexpr MicroFn kMicroQ[9] = {nullptr,       micro<1, QB>, micro<2, QB>, micro<3, QB>, micro<4, QB>,
                                 micro<5, QB>, micro<6, QB>, micro<7, QB>, micro<8, QB>};
@@ -255,7 +254,7 @@ void run_vnni(const PackedQ4& p, const float* x, int64_t m, float* y) {
     const int64_t c1 = std::min(m, c0 + kMc);
     parallel_for(0, tiles, grain, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t)
-        for (int64_t i = c0; i < c1; i += 8) micro_of[std::min<int64_t>(8, c1 - i)](p, cq, ab, i, t, y);
+        for (int64_t i = c0; i < c1; i += 8) micro_of[std::min<int64_t>(8, c1 - i)](p, cq, i, t, y);
     });
   }
 }
