@@ -4,10 +4,12 @@
 //   onednn/<dt>/m:  oneDNN matmul as FpLinear ran it before: bf16 → x rounded to bf16 + bf16
 //                   matmul; f16 → f32 matmul on an f32 copy of the weights (2× the bytes)
 //   linear/<dt>/m:  make_fp_linear's forward (what the model runs: picks one of the two by m)
-// Counters: weight bytes per second, pct of the streaming-read bandwidth probed in-process.
+// Counters: weight bytes per second, pct_read_bw (of the streaming-read bandwidth probed in-process)
+// and pct_roof (of the roofline with the measured fp32 FMA peak: from m ≈ 8 the GEMV is FMA-bound).
 //   build/fp_linear_bench --threads 2 --benchmark_repetitions=3 --benchmark_report_aggregates_only
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -20,7 +22,7 @@
 namespace {
 
 constexpr int64_t kN = 32000, kK = 4096;
-double g_read_bw = 0;
+double g_read_bw = 0, g_fma_gflops = 0;
 
 // Rotated copies of a [kN][kK] 16-bit weight with small finite values of the given type.
 std::vector<std::vector<uint16_t>> weights16(bool bf16) {
@@ -37,11 +39,20 @@ std::vector<std::vector<uint16_t>> weights16(bool bf16) {
   return ws;
 }
 
-void counters(benchmark::State& st, double wbytes, int64_t m) {
+// pct_read_bw: 100 · weight bytes/s ÷ the probed read bandwidth; pct_roof: 100 · FLOP/s ÷ the
+// roofline at this call's arithmetic intensity (min of bandwidth × FLOP/byte and the measured
+// fp32 FMA peak). `seconds`: the timed loop's wall time (steady clock around it).
+void counters(benchmark::State& st, double wbytes, int64_t m, double seconds) {
+  const double flops = 2.0 * double(m * kN * kK), iters = double(st.iterations());
+  const double roof = awqx::roofline_gflops(flops / wbytes, g_read_bw / 1e9, g_fma_gflops) * 1e9;
   st.counters["bytes_per_second"] = benchmark::Counter(wbytes, benchmark::Counter::kIsIterationInvariantRate);
-  st.counters["FLOP/s"] = benchmark::Counter(2.0 * double(m * kN * kK), benchmark::Counter::kIsIterationInvariantRate);
-  st.counters["read_bw_GBps"] = g_read_bw / 1e9;
+  st.counters["FLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["pct_read_bw"] = seconds > 0 ? 100.0 * wbytes * iters / seconds / g_read_bw : 0;
+  st.counters["pct_roof"] = seconds > 0 ? 100.0 * flops * iters / seconds / roof : 0;
 }
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 void bench_rows(benchmark::State& st, bool bf16, int64_t m) {
   const auto ws = weights16(bf16);
@@ -50,6 +61,7 @@ void bench_rows(benchmark::State& st, bool bf16, int64_t m) {
   const auto t = bf16 ? awqx::kernels::FpType::bf16 : awqx::kernels::FpType::f16;
   const int64_t grain = (kN + awqx::num_threads() - 1) / awqx::num_threads();
   size_t it = 0;
+  const auto t0 = Clock::now();
   for (auto _ : st) {
     const uint16_t* w = ws[it++ % ws.size()].data();
     awqx::parallel_for(0, kN, grain, [&](int64_t r0, int64_t r1) {
@@ -57,7 +69,7 @@ void bench_rows(benchmark::State& st, bool bf16, int64_t m) {
     });
     benchmark::ClobberMemory();
   }
-  counters(st, double(kN * kK * 2), m);
+  counters(st, double(kN * kK * 2), m, since(t0));
 }
 
 void bench_onednn(benchmark::State& st, bool bf16, int64_t m) {
@@ -80,6 +92,7 @@ void bench_onednn(benchmark::State& st, bool bf16, int64_t m) {
   awqx::kernels::DnnlMatmul mm(m, kN, kK, d, d, false);
   std::vector<uint16_t> xb(x.size());
   size_t it = 0;
+  const auto t0 = Clock::now();
   for (auto _ : st) {
     if (bf16) {
       for (size_t i = 0; i < xb.size(); ++i) xb[i] = awqx::f32_to_bf16(x[i]);
@@ -89,7 +102,7 @@ void bench_onednn(benchmark::State& st, bool bf16, int64_t m) {
     }
     benchmark::ClobberMemory();
   }
-  counters(st, double(kN * kK * (bf16 ? 2 : 4)), m);
+  counters(st, double(kN * kK * (bf16 ? 2 : 4)), m, since(t0));
 }
 
 void bench_linear(benchmark::State& st, bool bf16, int64_t m) {
@@ -108,11 +121,12 @@ void bench_linear(benchmark::State& st, bool bf16, int64_t m) {
   std::vector<float> y(static_cast<size_t>(m * kN));
   for (const auto& l : lins) l->forward(x.data(), m, y.data());  // one-time setup (f16's f32 copy for oneDNN)
   size_t it = 0;
+  const auto t0 = Clock::now();
   for (auto _ : st) {
     lins[it++ % lins.size()]->forward(x.data(), m, y.data());
     benchmark::ClobberMemory();
   }
-  counters(st, double(kN * kK * 2), m);
+  counters(st, double(kN * kK * 2), m, since(t0));
 }
 
 }  // namespace
@@ -125,6 +139,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   g_read_bw = awqx::measure_read_bandwidth_gbs() * 1e9;
+  g_fma_gflops = awqx::measure_peak_fma_gflops();
   benchmark::AddCustomContext("threads", std::to_string(awqx::num_threads()));
   benchmark::AddCustomContext("read_bw_GBps", std::to_string(g_read_bw / 1e9));
   for (const bool bf16 : {true, false}) {
@@ -140,7 +155,8 @@ int main(int argc, char** argv) {
     }
   }
   benchmark::Initialize(&rargc, rest.data());
-  std::fprintf(stderr, "threads %d, measured read bandwidth %.1f GB/s\n", awqx::num_threads(), g_read_bw / 1e9);
+  std::fprintf(stderr, "threads %d, measured read bandwidth %.1f GB/s, fp32 FMA peak %.1f GFLOP/s\n",
+               awqx::num_threads(), g_read_bw / 1e9, g_fma_gflops);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;
